@@ -1,0 +1,163 @@
+//! Is this request a probe, may the caller see it, and how is it answered?
+//!
+//! Headers are read lazily through [`RequestHeaders`], so ordinary traffic
+//! costs one look at `:path` (plus the probe header's removal by the host).
+
+use crate::negotiate::{self, Choice};
+use crate::policy::{Access, Format, Policy, Unauthorized};
+use crate::query;
+use crate::render::Reply;
+use crate::secret;
+
+/// Where the classifier reads request headers from.
+pub trait RequestHeaders {
+    fn get(&mut self, name: &str) -> Option<String>;
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Not a probe (or an unauthorized one configured `pass_through`): send
+    /// it upstream, with `:path` replaced when it is `Some` (the token query
+    /// parameter removed).
+    PassThrough { new_path: Option<String> },
+    /// Answer locally with this reply and stop.
+    Reply(Reply),
+    /// Run the endpoint and answer with its report.
+    Probe(Probe),
+}
+
+/// An accepted probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub endpoint: usize,
+    /// The caller proved a secret: it may see details.
+    pub authorized: bool,
+    pub format: Format,
+    pub verbose: bool,
+}
+
+/// Classifies a request from its raw `:path` and its headers.
+pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeaders) -> Decision {
+    let (path, query) = raw_path.split_once('?').unwrap_or((raw_path, ""));
+    let (endpoint, path_token) = match policy.endpoint_by_path(path) {
+        Some(i) => (i, None),
+        None => match token_path(policy, path) {
+            Some((i, token)) => (i, Some(token)),
+            None => return pass_through(policy, path, query),
+        },
+    };
+    let Some(ep) = policy.endpoints.get(endpoint) else {
+        return pass_through(policy, path, query);
+    };
+
+    let authorized = is_authorized(policy, path_token, query, headers);
+    if ep.access == Access::Protected && !authorized {
+        return match ep.on_unauthorized {
+            Unauthorized::NotFound => Decision::Reply(Reply::plain(404, "")),
+            Unauthorized::Forbidden => Decision::Reply(Reply::plain(403, "forbidden\n")),
+            Unauthorized::PassThrough => pass_through(policy, path, query),
+        };
+    }
+
+    match headers.get(":method").as_deref() {
+        Some("GET" | "HEAD") => {}
+        _ => {
+            let mut reply = Reply::plain(405, "method not allowed\n");
+            reply.headers.push(("allow", "GET, HEAD".into()));
+            return Decision::Reply(reply);
+        }
+    }
+
+    let accept = headers.get("accept");
+    let format =
+        match negotiate::choose(query::first(query, "format"), accept.as_deref(), ep.format) {
+            Choice::Format(f) => f,
+            Choice::UnknownFormat => {
+                let names: Vec<&str> = Format::ALL.iter().map(|(n, _)| *n).collect();
+                return Decision::Reply(Reply::plain(
+                    400,
+                    &format!("unknown format; use one of: {}\n", names.join(", ")),
+                ));
+            }
+            Choice::NotAcceptable => {
+                return Decision::Reply(Reply::plain(
+                    406,
+                    "none of the accepted media types is available\n",
+                ));
+            }
+        };
+    Decision::Probe(Probe {
+        endpoint,
+        authorized,
+        format,
+        verbose: query::flag(query, "verbose"),
+    })
+}
+
+/// `<path_prefix>/<token>/<endpoint name>`: the endpoint and the token.
+fn token_path<'a>(policy: &Policy, path: &'a str) -> Option<(usize, &'a str)> {
+    let prefix = policy.authorization.path_prefix.as_deref()?;
+    let rest = path.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (token, name) = rest.split_once('/')?;
+    if token.is_empty() {
+        return None;
+    }
+    Some((policy.endpoint_by_name(name)?, token))
+}
+
+fn is_authorized(
+    policy: &Policy,
+    path_token: Option<&str>,
+    query: &str,
+    headers: &mut dyn RequestHeaders,
+) -> bool {
+    let auth = &policy.authorization;
+    let secrets = &auth.secrets;
+    if secrets.is_empty() {
+        return false;
+    }
+    if let Some(token) = path_token {
+        return secret::matches_any(&query::decode_path(token), secrets);
+    }
+    if let Some(name) = &auth.header {
+        if let Some(value) = headers.get(name) {
+            if secret::matches_any(value.as_bytes(), secrets) {
+                return true;
+            }
+        }
+    }
+    if let Some(param) = &auth.query_param {
+        if let Some(raw) = query::first(query, param) {
+            if secret::matches_any(&query::decode(raw), secrets) {
+                return true;
+            }
+        }
+    }
+    if auth.bearer {
+        if let Some(value) = headers.get("authorization") {
+            let token = value
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t);
+            if let Some(token) = token {
+                if secret::matches_any(token.as_bytes(), secrets) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+fn pass_through(policy: &Policy, path: &str, query: &str) -> Decision {
+    let new_path = policy
+        .authorization
+        .query_param
+        .as_deref()
+        .and_then(|param| query::without(path, query, param));
+    Decision::PassThrough { new_path }
+}
+
+#[cfg(test)]
+mod tests;

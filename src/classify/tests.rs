@@ -1,0 +1,235 @@
+use super::*;
+use crate::fixtures::policy;
+use std::collections::HashMap;
+
+/// Headers from a list; remembers which ones the classifier read.
+struct Headers {
+    map: HashMap<String, String>,
+    read: Vec<String>,
+}
+
+impl Headers {
+    fn new(list: &[(&str, &str)]) -> Self {
+        Headers {
+            map: list
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            read: Vec::new(),
+        }
+    }
+}
+
+impl RequestHeaders for Headers {
+    fn get(&mut self, name: &str) -> Option<String> {
+        self.read.push(name.to_string());
+        self.map.get(name).cloned()
+    }
+}
+
+fn decide(path: &str, headers: &[(&str, &str)]) -> Decision {
+    let mut all = vec![(":method", "GET")];
+    all.extend_from_slice(headers);
+    classify(&policy(), path, &mut Headers::new(&all))
+}
+
+fn probe(endpoint: usize, authorized: bool, format: Format, verbose: bool) -> Decision {
+    Decision::Probe(Probe {
+        endpoint,
+        authorized,
+        format,
+        verbose,
+    })
+}
+
+fn status(d: &Decision) -> Option<u16> {
+    match d {
+        Decision::Reply(r) => Some(r.status),
+        _ => None,
+    }
+}
+
+const PASS: Decision = Decision::PassThrough { new_path: None };
+
+#[test]
+#[allow(clippy::type_complexity)]
+fn classification_table() {
+    use Format::{Json, Text};
+    let cases: Vec<(&str, Vec<(&str, &str)>, Decision)> = vec![
+        // Public liveness: anyone; details only with a secret.
+        ("/livez", vec![], probe(0, false, Text, false)),
+        (
+            "/livez?verbose",
+            vec![("x-health", "s3cret")],
+            probe(0, true, Text, true),
+        ),
+        // Protected readiness: each way of presenting a secret.
+        (
+            "/readyz",
+            vec![("x-health", "s3cret")],
+            probe(1, true, Text, false),
+        ),
+        (
+            "/readyz",
+            vec![("x-health", "n+xt/1")],
+            probe(1, true, Text, false),
+        ),
+        ("/readyz?token=s3cret", vec![], probe(1, true, Text, false)),
+        (
+            "/readyz?token=n%2Bxt%2F1",
+            vec![],
+            probe(1, true, Text, false),
+        ),
+        (
+            "/readyz",
+            vec![("authorization", "Bearer s3cret")],
+            probe(1, true, Text, false),
+        ),
+        (
+            "/readyz",
+            vec![("authorization", "bearer s3cret")],
+            probe(1, true, Text, false),
+        ),
+        ("/health/s3cret/ready", vec![], probe(1, true, Text, false)),
+        (
+            "/health/n+xt%2F1/ready?format=json",
+            vec![],
+            probe(1, true, Json, false),
+        ),
+        (
+            "/readyz?format=json&verbose=1",
+            vec![("x-health", "s3cret")],
+            probe(1, true, Json, true),
+        ),
+        (
+            "/readyz",
+            vec![("x-health", "s3cret"), ("accept", "application/json")],
+            probe(1, true, Json, false),
+        ),
+        (
+            "/deep",
+            vec![("x-health", "s3cret")],
+            probe(2, true, Json, false),
+        ),
+        // Unauthorized: default 404, forbidden 403, pass_through upstream.
+        ("/readyz", vec![], Decision::Reply(Reply::plain(404, ""))),
+        (
+            "/readyz",
+            vec![("x-health", "S3cret")],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/readyz",
+            vec![("x-health", "s3cret ")],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/readyz",
+            vec![("x-health", "s3cre")],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/readyz",
+            vec![("x-health", "")],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/readyz",
+            vec![("x-health", "s3cret,s3cret")],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/readyz?token=",
+            vec![],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/readyz",
+            vec![("authorization", "Basic s3cret")],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/readyz",
+            vec![("authorization", "Bearer  s3cret")],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/health/wrong/ready",
+            vec![],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/deep",
+            vec![],
+            Decision::Reply(Reply::plain(403, "forbidden\n")),
+        ),
+        ("/appz", vec![("x-health", "nope")], PASS),
+        (
+            "/appz?token=nope&x=1",
+            vec![],
+            Decision::PassThrough {
+                new_path: Some("/appz?x=1".into()),
+            },
+        ),
+        // Public endpoint with checks: anonymous callers get the status only.
+        ("/openz?verbose", vec![], probe(4, false, Text, true)),
+        // Not probes.
+        ("/", vec![], PASS),
+        ("/readyz/", vec![("x-health", "s3cret")], PASS),
+        ("/READYZ", vec![("x-health", "s3cret")], PASS),
+        ("/health/s3cret/unknown", vec![], PASS),
+        ("/health/s3cret", vec![], PASS),
+        ("/health//ready", vec![], PASS),
+        (
+            "/api?token=s3cret&a=b",
+            vec![],
+            Decision::PassThrough {
+                new_path: Some("/api?a=b".into()),
+            },
+        ),
+    ];
+    for (path, headers, want) in cases {
+        assert_eq!(decide(path, &headers), want, "{path} {headers:?}");
+    }
+}
+
+#[test]
+fn methods_other_than_get_and_head_get_405_with_allow() {
+    for method in ["POST", "PUT", "DELETE", "OPTIONS", "get"] {
+        let mut h = Headers::new(&[(":method", method), ("x-health", "s3cret")]);
+        let d = classify(&policy(), "/readyz", &mut h);
+        let Decision::Reply(r) = d else {
+            panic!("{method}: {d:?}")
+        };
+        assert_eq!(r.status, 405, "{method}");
+        assert!(r.headers.contains(&("allow", "GET, HEAD".into())));
+    }
+    let mut h = Headers::new(&[(":method", "HEAD"), ("x-health", "s3cret")]);
+    assert_eq!(
+        classify(&policy(), "/readyz", &mut h),
+        probe(1, true, Format::Text, false)
+    );
+}
+
+#[test]
+fn unauthorized_method_is_not_revealed() {
+    // A POST without a secret is answered as if nothing were there.
+    let mut h = Headers::new(&[(":method", "POST")]);
+    assert_eq!(status(&classify(&policy(), "/readyz", &mut h)), Some(404));
+}
+
+#[test]
+fn format_errors() {
+    assert_eq!(status(&decide("/livez?format=xml", &[])), Some(400));
+    assert_eq!(
+        status(&decide("/livez", &[("accept", "image/png")])),
+        Some(406)
+    );
+}
+
+#[test]
+fn ordinary_traffic_reads_no_header() {
+    let mut h = Headers::new(&[(":method", "GET"), ("x-health", "s3cret")]);
+    assert_eq!(classify(&policy(), "/api/orders?id=1", &mut h), PASS);
+    assert!(h.read.is_empty(), "read {:?}", h.read);
+}

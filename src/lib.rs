@@ -1,0 +1,29 @@
+//! meshprobe: health probes answered inside Envoy.
+//!
+//! The crate is a pure core, which never touches the host and is tested with
+//! plain `cargo test`, plus a thin host layer ([`host`], wasm32 only), the one
+//! place that talks to proxy-wasm:
+//!
+//! - [`policy`]: the plugin configuration, decoded and validated;
+//! - [`classify`]: is a request a probe, is it authorized, how to answer;
+//! - [`run`]: one probe run, fed with callout outcomes and the time;
+//! - [`outcome`]: what a callout's answer means for its check;
+//! - [`report`]: check results and their aggregation;
+//! - [`render`] and [`negotiate`]: the answer in text or JSON.
+
+pub mod classify;
+pub mod duration;
+pub mod negotiate;
+pub mod outcome;
+pub mod policy;
+pub mod query;
+pub mod render;
+pub mod report;
+pub mod run;
+pub mod secret;
+
+#[cfg(test)]
+mod fixtures;
+
+#[cfg(target_arch = "wasm32")]
+mod host;

@@ -1,0 +1,142 @@
+//! The policy's fields, each with its type, default and meaning.
+//!
+//! These tables are what the decoder accepts (a field not listed is refused)
+//! and what the README's configuration reference is rendered from; a test
+//! fails when the README's table differs from [`reference_table`].
+
+/// One field of a policy object.
+pub struct FieldDoc {
+    pub name: &'static str,
+    pub ty: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+const fn f(
+    name: &'static str,
+    ty: &'static str,
+    default: &'static str,
+    doc: &'static str,
+) -> FieldDoc {
+    FieldDoc {
+        name,
+        ty,
+        default,
+        doc,
+    }
+}
+
+pub const TOP: &[FieldDoc] = &[
+    f(
+        "endpoints",
+        "array of endpoint",
+        "required",
+        "The probe endpoints this filter answers.",
+    ),
+    f(
+        "checks",
+        "array of check",
+        "`[]`",
+        "Dependency checks that endpoints refer to by name.",
+    ),
+    f(
+        "authorization",
+        "object",
+        "none",
+        "How a caller proves it may see a protected endpoint.",
+    ),
+];
+
+pub const AUTHORIZATION: &[FieldDoc] = &[
+    f("header", "string", "none", "Probe header name (e.g. `x-health`); its value must be one of `secrets`. Removed from every request that goes upstream."),
+    f("secrets", "array of secret", "`[]`", "Accepted secrets; several at once allow rotation. Compared in constant time."),
+    f("path_prefix", "string", "none", "Token as a path segment: `<path_prefix>/<secret>/<endpoint name>` answers that endpoint."),
+    f("query_param", "string", "none", "Token as a query parameter, e.g. `token` for `/readyz?token=<secret>`."),
+    f("bearer", "bool", "`false`", "Accept `Authorization: Bearer <secret>`."),
+    f("on_unauthorized", "`not_found` \\| `forbidden` \\| `pass_through`", "`not_found`", "Answer to an unauthorized request for a protected endpoint: local 404, local 403, or the request goes to the app untouched."),
+];
+
+pub const SECRET: &[FieldDoc] = &[
+    f("value", "string", "one of `value`, `env`", "The secret, inline."),
+    f("env", "string", "one of `value`, `env`", "Name of a VM environment variable holding the secret (Envoy `vm_config.environment_variables`, Istio `vmConfig.env`)."),
+];
+
+pub const ENDPOINT: &[FieldDoc] = &[
+    f("name", "string", "required", "Endpoint name (`[a-z0-9_-]`), shown in answers and used in token paths."),
+    f("path", "string", "required", "Exact request path (query ignored), e.g. `/readyz`."),
+    f("checks", "array of check names", "`[]`", "Checks run in parallel for each probe; none = liveness, answered locally with zero callouts."),
+    f("access", "`protected` \\| `public`", "`protected`", "`public`: anyone gets the status (details only when authorized); `protected`: only authorized callers."),
+    f("on_unauthorized", "as `authorization.on_unauthorized`", "`authorization.on_unauthorized`", "Per-endpoint override."),
+    f("deadline", "duration", "`\"800ms\"`", "Whole-probe deadline; the answer never takes longer. Below kubelet's default 1 s `timeoutSeconds`."),
+    f("format", "`text` \\| `json`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
+];
+
+pub const CHECK: &[FieldDoc] = &[
+    f(
+        "name",
+        "string",
+        "required",
+        "Check name (`[A-Za-z0-9_.-]`), shown in answers.",
+    ),
+    f(
+        "cluster",
+        "string",
+        "required",
+        "Envoy cluster the callout goes to (Istio: `outbound|8080||db.prod.svc.cluster.local`).",
+    ),
+    f("method", "string", "`GET`", "HTTP method of the callout."),
+    f("path", "string", "`/`", "Path of the callout."),
+    f(
+        "authority",
+        "string",
+        "the cluster name",
+        "`:authority` (Host) of the callout.",
+    ),
+    f(
+        "headers",
+        "object of string",
+        "`{}`",
+        "Extra request headers for the callout.",
+    ),
+    f(
+        "timeout",
+        "duration",
+        "`\"500ms\"`, at most the endpoint's deadline",
+        "Callout timeout; a check that takes longer fails with `timeout after <t>`.",
+    ),
+    f(
+        "expect_status",
+        "array of status or `\"lo-hi\"`",
+        "`[\"200-299\"]`",
+        "Statuses that pass, e.g. `[200, 204, \"300-399\"]`.",
+    ),
+    f(
+        "critical",
+        "bool",
+        "`true`",
+        "A failing critical check fails the probe (503); a failing non-critical one warns (200).",
+    ),
+];
+
+/// Every object of the policy with the path its fields appear under.
+pub const SECTIONS: &[(&str, &[FieldDoc])] = &[
+    ("", TOP),
+    ("authorization.", AUTHORIZATION),
+    ("authorization.secrets[].", SECRET),
+    ("endpoints[].", ENDPOINT),
+    ("checks[].", CHECK),
+];
+
+/// The README's configuration reference table, in Markdown.
+pub fn reference_table() -> String {
+    let mut out = String::from("| field | type | default | meaning |\n|---|---|---|---|\n");
+    for (prefix, fields) in SECTIONS {
+        for field in *fields {
+            out.push_str(&format!(
+                "| `{prefix}{}` | {} | {} | {} |\n",
+                field.name, field.ty, field.default, field.doc
+            ));
+        }
+    }
+    out
+}

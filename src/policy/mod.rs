@@ -1,0 +1,648 @@
+//! The plugin configuration ("policy"): decoded from JSON with every field
+//! path known, then validated into an immutable runtime form.
+//!
+//! `Policy::from_json` reports *all* problems at once, each naming its field,
+//! e.g. `endpoints[1].checks[0]: unknown check "dbb"`.
+
+mod decode;
+pub mod fields;
+
+use crate::duration::format_millis;
+use decode::{index, Errors, Obj};
+use serde_json::Value;
+use std::fmt;
+
+/// One problem with a policy: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+/// Default whole-probe deadline: below kubelet's default `timeoutSeconds: 1`.
+pub const DEFAULT_DEADLINE_MS: u64 = 800;
+/// Default callout timeout.
+pub const DEFAULT_TIMEOUT_MS: u64 = 500;
+/// Longest deadline or timeout accepted.
+pub const MAX_DURATION_MS: u64 = 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Protected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthorized {
+    NotFound,
+    Forbidden,
+    PassThrough,
+}
+
+/// An output format; more are added by later views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl Format {
+    pub const ALL: &'static [(&'static str, Format)] =
+        &[("text", Format::Text), ("json", Format::Json)];
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+const UNAUTHORIZED_CHOICES: &[(&str, Unauthorized)] = &[
+    ("not_found", Unauthorized::NotFound),
+    ("forbidden", Unauthorized::Forbidden),
+    ("pass_through", Unauthorized::PassThrough),
+];
+
+/// Inclusive ranges of HTTP statuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(pub Vec<(u16, u16)>);
+
+impl StatusSet {
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|&(lo, hi)| lo <= status && status <= hi)
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (lo, hi)) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            if lo == hi {
+                write!(f, "{lo}")?;
+            } else {
+                write!(f, "{lo}-{hi}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// Lower-case probe header name.
+    pub header: Option<String>,
+    pub secrets: Vec<String>,
+    /// Without a trailing slash, e.g. `/health`.
+    pub path_prefix: Option<String>,
+    pub query_param: Option<String>,
+    pub bearer: bool,
+    /// Default answer to unauthorized requests (endpoints may override).
+    pub on_unauthorized: Unauthorized,
+}
+
+impl Default for Authorization {
+    fn default() -> Self {
+        Authorization {
+            header: None,
+            secrets: Vec::new(),
+            path_prefix: None,
+            query_param: None,
+            bearer: false,
+            on_unauthorized: Unauthorized::NotFound,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub name: String,
+    pub path: String,
+    /// Indexes into `Policy::checks`.
+    pub checks: Vec<usize>,
+    pub access: Access,
+    pub on_unauthorized: Unauthorized,
+    pub deadline_ms: u64,
+    pub format: Format,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub cluster: String,
+    pub method: String,
+    pub path: String,
+    pub authority: String,
+    pub headers: Vec<(String, String)>,
+    /// `None` means the default, capped by the endpoint's deadline.
+    pub timeout_ms: Option<u64>,
+    pub expect_status: StatusSet,
+    pub critical: bool,
+}
+
+impl Check {
+    /// The callout timeout used when this check runs for an endpoint.
+    pub fn timeout_for(&self, endpoint: &Endpoint) -> u64 {
+        self.timeout_ms
+            .unwrap_or(DEFAULT_TIMEOUT_MS)
+            .min(endpoint.deadline_ms)
+    }
+}
+
+/// A validated policy. Immutable once built.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub authorization: Authorization,
+    pub endpoints: Vec<Endpoint>,
+    pub checks: Vec<Check>,
+}
+
+impl Policy {
+    /// Decodes and validates a policy. `env` looks up VM environment
+    /// variables (secrets given as `{"env": "NAME"}`).
+    pub fn from_json(
+        bytes: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Policy, Vec<ConfigError>> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(vec![ConfigError {
+                path: String::new(),
+                reason: "the plugin configuration is empty: meshprobe needs a policy (JSON)".into(),
+            }]);
+        }
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            vec![ConfigError {
+                path: String::new(),
+                reason: format!("the policy is not valid JSON: {e}"),
+            }]
+        })?;
+        let mut errs = Errors::default();
+        let policy = build(&value, env, &mut errs);
+        match policy {
+            Some(policy) if errs.0.is_empty() => Ok(policy),
+            _ => Err(errs.0),
+        }
+    }
+
+    pub fn endpoint_by_path(&self, path: &str) -> Option<usize> {
+        self.endpoints.iter().position(|e| e.path == path)
+    }
+
+    pub fn endpoint_by_name(&self, name: &str) -> Option<usize> {
+        self.endpoints.iter().position(|e| e.name == name)
+    }
+}
+
+fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors) -> Option<Policy> {
+    let top = Obj::open(value, "", fields::TOP, errs)?;
+
+    let authorization = match top.get("authorization") {
+        Some(v) => authorization(v, env, errs).unwrap_or_default(),
+        None => Authorization::default(),
+    };
+    let default_unauthorized = authorization.on_unauthorized;
+
+    let mut checks = Vec::new();
+    for (i, v) in top.array("checks", errs).into_iter().flatten().enumerate() {
+        if let Some(c) = check(v, &index("checks", i), errs) {
+            if checks.iter().any(|other: &Check| other.name == c.name) {
+                errs.push(
+                    &format!("checks[{i}].name"),
+                    format!("duplicate check name {:?}", c.name),
+                );
+            }
+            checks.push(c);
+        }
+    }
+
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    match top.array("endpoints", errs) {
+        None if top.get("endpoints").is_none() => errs.push("endpoints", "is required"),
+        None => {}
+        Some(items) if items.is_empty() => {
+            errs.push("endpoints", "must list at least one endpoint")
+        }
+        Some(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let path = index("endpoints", i);
+                if let Some(e) = endpoint(v, &path, &checks, default_unauthorized, errs) {
+                    if endpoints.iter().any(|o| o.name == e.name) {
+                        errs.push(
+                            &format!("{path}.name"),
+                            format!("duplicate endpoint name {:?}", e.name),
+                        );
+                    }
+                    if endpoints.iter().any(|o| o.path == e.path) {
+                        errs.push(
+                            &format!("{path}.path"),
+                            format!("duplicate endpoint path {:?}", e.path),
+                        );
+                    }
+                    endpoints.push(e);
+                }
+            }
+        }
+    }
+
+    let protected = endpoints.iter().any(|e| e.access == Access::Protected);
+    if protected && authorization.secrets.is_empty() {
+        errs.push(
+            "authorization.secrets",
+            "a protected endpoint needs at least one secret (or set the endpoint's access to \"public\")",
+        );
+    }
+    if let Some(prefix) = &authorization.path_prefix {
+        for (i, e) in endpoints.iter().enumerate() {
+            if e.path.starts_with(&format!("{prefix}/")) {
+                errs.push(
+                    &format!("endpoints[{i}].path"),
+                    format!(
+                        "{:?} lies under authorization.path_prefix {prefix:?}",
+                        e.path
+                    ),
+                );
+            }
+        }
+    }
+
+    Some(Policy {
+        authorization,
+        endpoints,
+        checks,
+    })
+}
+
+fn authorization(
+    value: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> Option<Authorization> {
+    let obj = Obj::open(value, "authorization", fields::AUTHORIZATION, errs)?;
+    let header = obj.string("header", errs).and_then(|h| {
+        let lower = h.to_ascii_lowercase();
+        if !is_token(&lower) || lower.starts_with(':') {
+            errs.push(
+                &obj.path_of("header"),
+                format!("{h:?} is not a valid header name"),
+            );
+            return None;
+        }
+        if matches!(
+            lower.as_str(),
+            "host" | "authorization" | "content-length" | "transfer-encoding" | "connection"
+        ) {
+            errs.push(
+                &obj.path_of("header"),
+                format!("{h:?} cannot be the probe header"),
+            );
+            return None;
+        }
+        Some(lower)
+    });
+
+    let mut secrets = Vec::new();
+    for (i, v) in obj.array("secrets", errs).into_iter().flatten().enumerate() {
+        let path = index("authorization.secrets", i);
+        if let Some(s) = secret(v, &path, env, errs) {
+            secrets.push(s);
+        }
+    }
+
+    let path_prefix = obj.string("path_prefix", errs).and_then(|p| {
+        let trimmed = p.trim_end_matches('/');
+        if !p.starts_with('/') || trimmed.is_empty() || p.contains(['?', '#']) {
+            errs.push(
+                &obj.path_of("path_prefix"),
+                format!(
+                    "{p:?} must start with '/' and name a path below the root, e.g. \"/health\""
+                ),
+            );
+            return None;
+        }
+        Some(trimmed.to_string())
+    });
+
+    let query_param = obj.string("query_param", errs).and_then(|q| {
+        if q.is_empty() || q.contains(['&', '=', '?', '#', ' ']) {
+            errs.push(
+                &obj.path_of("query_param"),
+                format!("{q:?} is not a usable query parameter name"),
+            );
+            return None;
+        }
+        Some(q)
+    });
+    let bearer = obj.bool("bearer", errs).unwrap_or(false);
+    let on_unauthorized = obj
+        .choice("on_unauthorized", UNAUTHORIZED_CHOICES, errs)
+        .unwrap_or(Unauthorized::NotFound);
+
+    let carriers = header.is_some() || path_prefix.is_some() || query_param.is_some() || bearer;
+    if !secrets.is_empty() && !carriers {
+        errs.push(
+            "authorization",
+            "secrets are set but no way to present them: set header, path_prefix, query_param or bearer",
+        );
+    }
+    Some(Authorization {
+        header,
+        secrets,
+        path_prefix,
+        query_param,
+        bearer,
+        on_unauthorized,
+    })
+}
+
+fn secret(
+    value: &Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) -> Option<String> {
+    let obj = Obj::open(value, path, fields::SECRET, errs)?;
+    let inline = obj.string("value", errs);
+    let from_env = obj.string("env", errs);
+    let (field, secret) = match (inline, from_env) {
+        (Some(_), Some(_)) => {
+            errs.push(path, "set either value or env, not both");
+            return None;
+        }
+        (None, None) => {
+            errs.push(path, "set value or env");
+            return None;
+        }
+        (Some(v), None) => ("value", v),
+        (None, Some(name)) => match env(&name) {
+            Some(v) => ("env", v),
+            None => {
+                errs.push(
+                    &obj.path_of("env"),
+                    format!("environment variable {name:?} is not set in the VM (vm_config.environment_variables)"),
+                );
+                return None;
+            }
+        },
+    };
+    // The secret itself never appears in an error message.
+    if secret.is_empty() {
+        errs.push(&obj.path_of(field), "the secret is empty");
+        return None;
+    }
+    if secret.trim() != secret || secret.bytes().any(|b| b < 0x21 || b == 0x7f) {
+        errs.push(
+            &obj.path_of(field),
+            "the secret contains white space or control characters (headers cannot carry it intact)",
+        );
+        return None;
+    }
+    Some(secret)
+}
+
+fn endpoint(
+    value: &Value,
+    path: &str,
+    checks: &[Check],
+    default_unauthorized: Unauthorized,
+    errs: &mut Errors,
+) -> Option<Endpoint> {
+    let obj = Obj::open(value, path, fields::ENDPOINT, errs)?;
+    let name = obj.required_string("name", errs).and_then(|n| {
+        if n.is_empty()
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            errs.push(
+                &obj.path_of("name"),
+                format!("{n:?} must be non-empty and use only a-z, 0-9, '-' and '_'"),
+            );
+            return None;
+        }
+        Some(n)
+    });
+    let req_path = obj.required_string("path", errs).and_then(|p| {
+        if !p.starts_with('/')
+            || p.contains(['?', '#'])
+            || p.bytes().any(|b| b <= 0x20 || b == 0x7f)
+        {
+            errs.push(
+                &obj.path_of("path"),
+                format!("{p:?} must start with '/' and hold no query, fragment or spaces"),
+            );
+            return None;
+        }
+        Some(p)
+    });
+    let access = obj
+        .choice(
+            "access",
+            &[("protected", Access::Protected), ("public", Access::Public)],
+            errs,
+        )
+        .unwrap_or(Access::Protected);
+    let on_unauthorized = obj
+        .choice("on_unauthorized", UNAUTHORIZED_CHOICES, errs)
+        .unwrap_or(default_unauthorized);
+    let deadline_ms = obj
+        .duration("deadline", errs)
+        .unwrap_or(DEFAULT_DEADLINE_MS);
+    if deadline_ms > MAX_DURATION_MS {
+        errs.push(
+            &obj.path_of("deadline"),
+            format!("must be at most {}", format_millis(MAX_DURATION_MS)),
+        );
+    }
+    let format = obj
+        .choice("format", Format::ALL, errs)
+        .unwrap_or(Format::Text);
+
+    let mut refs = Vec::new();
+    for (i, v) in obj.array("checks", errs).into_iter().flatten().enumerate() {
+        let item_path = index(&obj.path_of("checks"), i);
+        let Value::String(check_name) = v else {
+            errs.push(
+                &item_path,
+                format!("expected a check name, found {}", decode::type_name(v)),
+            );
+            continue;
+        };
+        match checks.iter().position(|c| &c.name == check_name) {
+            None => errs.push(&item_path, format!("unknown check {check_name:?}")),
+            Some(_)
+                if refs
+                    .iter()
+                    .any(|&r: &usize| checks.get(r).is_some_and(|c| &c.name == check_name)) =>
+            {
+                errs.push(&item_path, format!("check {check_name:?} is listed twice"));
+            }
+            Some(found) => {
+                if let Some(t) = checks.get(found).and_then(|c| c.timeout_ms) {
+                    if t > deadline_ms {
+                        errs.push(
+                            &obj.path_of("deadline"),
+                            format!(
+                                "{} is shorter than check {check_name:?}'s timeout {}",
+                                format_millis(deadline_ms),
+                                format_millis(t)
+                            ),
+                        );
+                    }
+                }
+                refs.push(found);
+            }
+        }
+    }
+
+    Some(Endpoint {
+        name: name?,
+        path: req_path?,
+        checks: refs,
+        access,
+        on_unauthorized,
+        deadline_ms,
+        format,
+    })
+}
+
+fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Check> {
+    let obj = Obj::open(value, path, fields::CHECK, errs)?;
+    let name = obj.required_string("name", errs).and_then(|n| {
+        if n.is_empty()
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            errs.push(
+                &obj.path_of("name"),
+                format!("{n:?} must be non-empty and use only A-Z, a-z, 0-9, '-', '_' and '.'"),
+            );
+            return None;
+        }
+        Some(n)
+    });
+    let cluster = obj.required_string("cluster", errs).and_then(|c| {
+        if c.is_empty() {
+            errs.push(&obj.path_of("cluster"), "must not be empty");
+            return None;
+        }
+        Some(c)
+    });
+    let method = obj.string("method", errs).unwrap_or_else(|| "GET".into());
+    if !is_token(&method) {
+        errs.push(
+            &obj.path_of("method"),
+            format!("{method:?} is not an HTTP method"),
+        );
+    }
+    let call_path = obj.string("path", errs).unwrap_or_else(|| "/".into());
+    if !call_path.starts_with('/') || call_path.bytes().any(|b| b <= 0x20 || b == 0x7f) {
+        errs.push(
+            &obj.path_of("path"),
+            format!("{call_path:?} must start with '/' and hold no spaces"),
+        );
+    }
+    let authority = obj.string("authority", errs);
+    let mut headers = Vec::new();
+    if let Some(map) = obj.object("headers", errs) {
+        for (k, v) in map {
+            let hpath = obj.path_of("headers") + "." + k;
+            let lower = k.to_ascii_lowercase();
+            if !is_token(&lower) || lower.starts_with(':') {
+                errs.push(&hpath, "is not a valid header name (pseudo-headers are set by method, path and authority)");
+                continue;
+            }
+            match v {
+                Value::String(s) if !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) => {
+                    headers.push((lower, s.clone()))
+                }
+                Value::String(_) => errs.push(&hpath, "header values cannot hold CR, LF or NUL"),
+                other => errs.push(
+                    &hpath,
+                    format!("expected a string, found {}", decode::type_name(other)),
+                ),
+            }
+        }
+    }
+    let timeout_ms = obj.duration("timeout", errs);
+    if timeout_ms.is_some_and(|t| t > MAX_DURATION_MS) {
+        errs.push(
+            &obj.path_of("timeout"),
+            format!("must be at most {}", format_millis(MAX_DURATION_MS)),
+        );
+    }
+    let expect_status = match obj.array("expect_status", errs) {
+        None => StatusSet(vec![(200, 299)]),
+        Some(items) => status_set(items, &obj.path_of("expect_status"), errs),
+    };
+    let critical = obj.bool("critical", errs).unwrap_or(true);
+    let cluster = cluster?;
+    Some(Check {
+        name: name?,
+        authority: authority.unwrap_or_else(|| cluster.clone()),
+        cluster,
+        method,
+        path: call_path,
+        headers,
+        timeout_ms,
+        expect_status,
+        critical,
+    })
+}
+
+fn status_set(items: &[Value], path: &str, errs: &mut Errors) -> StatusSet {
+    let mut ranges = Vec::new();
+    if items.is_empty() {
+        errs.push(path, "must list at least one status");
+    }
+    for (i, v) in items.iter().enumerate() {
+        let item_path = index(path, i);
+        let range = match v {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .map(|n| (n, n)),
+            Value::String(s) => s.split_once('-').and_then(|(lo, hi)| {
+                Some((
+                    lo.trim().parse::<u16>().ok()?,
+                    hi.trim().parse::<u16>().ok()?,
+                ))
+            }),
+            _ => None,
+        };
+        match range {
+            Some((lo, hi))
+                if (100..=599).contains(&lo) && (100..=599).contains(&hi) && lo <= hi =>
+            {
+                ranges.push((lo, hi))
+            }
+            _ => errs.push(
+                &item_path,
+                format!("{v} is not a status (100-599) or a range like \"200-299\""),
+            ),
+        }
+    }
+    StatusSet(ranges)
+}
+
+/// An HTTP token (RFC 9110): method names and header names.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests;

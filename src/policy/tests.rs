@@ -1,0 +1,227 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(json: &str) -> Result<Policy, Vec<String>> {
+    Policy::from_json(json.as_bytes(), &|name| {
+        (name == "TOKEN").then(|| "from-env".to_string())
+    })
+    .map_err(|errs| errs.iter().map(ToString::to_string).collect())
+}
+
+const GOOD: &str = r#"{
+  "authorization": {"header": "X-Health", "secrets": [{"value": "s3cret"}, {"env": "TOKEN"}],
+                    "path_prefix": "/health/", "query_param": "token", "bearer": true,
+                    "on_unauthorized": "forbidden"},
+  "endpoints": [
+    {"name": "live", "path": "/livez", "access": "public"},
+    {"name": "ready", "path": "/readyz", "checks": ["db", "cache"], "deadline": "1s", "format": "json",
+     "on_unauthorized": "pass_through"}
+  ],
+  "checks": [
+    {"name": "db", "cluster": "outbound|5432||db.prod.svc.cluster.local", "path": "/health", "timeout": "300ms",
+     "expect_status": [200, "300-399"], "headers": {"X-Probe": "1"}},
+    {"name": "cache", "cluster": "cache", "method": "HEAD", "authority": "cache.local", "critical": false}
+  ]
+}"#;
+
+#[test]
+fn a_full_policy_validates_into_its_runtime_form() {
+    let p = parse(GOOD).unwrap();
+    let a = &p.authorization;
+    assert_eq!(a.header.as_deref(), Some("x-health"));
+    assert_eq!(
+        a.secrets,
+        vec!["s3cret".to_string(), "from-env".to_string()]
+    );
+    assert_eq!(a.path_prefix.as_deref(), Some("/health"));
+    assert_eq!(a.query_param.as_deref(), Some("token"));
+    assert!(a.bearer);
+    assert_eq!(a.on_unauthorized, Unauthorized::Forbidden);
+
+    let live = &p.endpoints[0];
+    assert_eq!(
+        (live.access, live.checks.len(), live.deadline_ms),
+        (Access::Public, 0, DEFAULT_DEADLINE_MS)
+    );
+    assert_eq!(live.on_unauthorized, Unauthorized::Forbidden);
+    assert_eq!(live.format, Format::Text);
+    let ready = &p.endpoints[1];
+    assert_eq!(
+        (ready.access, ready.deadline_ms, ready.format),
+        (Access::Protected, 1000, Format::Json)
+    );
+    assert_eq!(ready.on_unauthorized, Unauthorized::PassThrough);
+    assert_eq!(ready.checks, vec![0, 1]);
+
+    let db = &p.checks[0];
+    assert_eq!((db.method.as_str(), db.path.as_str()), ("GET", "/health"));
+    assert_eq!(db.authority, "outbound|5432||db.prod.svc.cluster.local");
+    assert_eq!(db.headers, vec![("x-probe".to_string(), "1".to_string())]);
+    assert!(
+        db.expect_status.contains(200)
+            && db.expect_status.contains(302)
+            && !db.expect_status.contains(204)
+    );
+    assert_eq!(db.timeout_for(ready), 300);
+    let cache = &p.checks[1];
+    assert_eq!(
+        (
+            cache.method.as_str(),
+            cache.path.as_str(),
+            cache.authority.as_str()
+        ),
+        ("HEAD", "/", "cache.local")
+    );
+    assert!(!cache.critical);
+    assert_eq!(cache.timeout_for(ready), DEFAULT_TIMEOUT_MS);
+    assert_eq!(cache.expect_status, StatusSet(vec![(200, 299)]));
+}
+
+#[test]
+fn default_timeout_is_capped_by_the_deadline() {
+    let p = parse(r#"{"endpoints":[{"name":"r","path":"/r","access":"public","checks":["a"],"deadline":"200ms"}],
+                     "checks":[{"name":"a","cluster":"c"}]}"#)
+    .unwrap();
+    assert_eq!(p.checks[0].timeout_for(&p.endpoints[0]), 200);
+}
+
+/// Each invalid policy and the error lines it must produce (all of them).
+#[test]
+fn invalid_policies_name_every_field_at_once() {
+    let cases: &[(&str, &[&str])] = &[
+        ("", &["the plugin configuration is empty: meshprobe needs a policy (JSON)"]),
+        ("{", &["the policy is not valid JSON: EOF while parsing an object at line 1 column 1"]),
+        ("[]", &["expected an object, found an array"]),
+        ("{}", &["endpoints: is required"]),
+        (r#"{"endpoints": []}"#, &["endpoints: must list at least one endpoint"]),
+        (
+            r#"{"endpoints": [{"name": "ready", "path": "/readyz", "access": "public", "checks": ["dbb"]}], "checks": [], "extra": 1}"#,
+            &[
+                "extra: unknown field (expected one of: endpoints, checks, authorization)",
+                "endpoints[0].checks[0]: unknown check \"dbb\"",
+            ],
+        ),
+        (
+            r#"{"endpoints": [{"name": "Ready!", "path": "readyz", "access": "open", "deadline": "0s", "pathh": 1}]}"#,
+            &[
+                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, access, on_unauthorized, deadline, format)",
+                "endpoints[0].name: \"Ready!\" must be non-empty and use only a-z, 0-9, '-' and '_'",
+                "endpoints[0].path: \"readyz\" must start with '/' and hold no query, fragment or spaces",
+                "endpoints[0].access: \"open\" is not one of: protected, public",
+                "endpoints[0].deadline: must be greater than zero",
+            ],
+        ),
+        (
+            r#"{"endpoints": [{"name": "a", "path": "/a", "access": "public"}, {"name": "a", "path": "/a", "access": "public"}]}"#,
+            &["endpoints[1].name: duplicate endpoint name \"a\"", "endpoints[1].path: duplicate endpoint path \"/a\""],
+        ),
+        (
+            r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["db", "db", 3], "deadline": "300ms"}],
+                "checks": [{"name": "db", "cluster": "db", "timeout": "500ms"}]}"#,
+            &[
+                "endpoints[0].deadline: 300ms is shorter than check \"db\"'s timeout 500ms",
+                "endpoints[0].checks[1]: check \"db\" is listed twice",
+                "endpoints[0].checks[2]: expected a check name, found a number",
+            ],
+        ),
+        (
+            r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public"}],
+                "checks": [{"name": "db", "timeout": "-1s", "expect_status": [99, "300-200", true], "critical": "yes",
+                            "headers": {":path": "/x", "x-n": 1}, "method": "G T"},
+                           {"name": "db", "cluster": ""}]}"#,
+            &[
+                "checks[0].cluster: is required",
+                "checks[0].method: \"G T\" is not an HTTP method",
+                "checks[0].headers.:path: is not a valid header name (pseudo-headers are set by method, path and authority)",
+                "checks[0].headers.x-n: expected a string, found a number",
+                "checks[0].timeout: \"-1s\" is not a duration (a number then ms, s or m, e.g. \"500ms\")",
+                "checks[0].expect_status[0]: 99 is not a status (100-599) or a range like \"200-299\"",
+                "checks[0].expect_status[1]: \"300-200\" is not a status (100-599) or a range like \"200-299\"",
+                "checks[0].expect_status[2]: true is not a status (100-599) or a range like \"200-299\"",
+                "checks[0].critical: expected true or false, found a string",
+                "checks[1].cluster: must not be empty",
+            ],
+        ),
+        (
+            r#"{"endpoints": [{"name": "r", "path": "/r"}]}"#,
+            &["authorization.secrets: a protected endpoint needs at least one secret (or set the endpoint's access to \"public\")"],
+        ),
+        (
+            r#"{"authorization": {"secrets": [{"value": "x"}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#,
+            &["authorization: secrets are set but no way to present them: set header, path_prefix, query_param or bearer"],
+        ),
+        (
+            r#"{"authorization": {"header": "x-h", "secrets": [{"value": ""}, {"env": "MISSING"}, {"value": " pad "}, {}, {"value": "a", "env": "TOKEN"}],
+                                  "on_unauthorized": "teapot"},
+                "endpoints": [{"name": "r", "path": "/r"}]}"#,
+            &[
+                "authorization.secrets[0].value: the secret is empty",
+                "authorization.secrets[1].env: environment variable \"MISSING\" is not set in the VM (vm_config.environment_variables)",
+                "authorization.secrets[2].value: the secret contains white space or control characters (headers cannot carry it intact)",
+                "authorization.secrets[3]: set value or env",
+                "authorization.secrets[4]: set either value or env, not both",
+                "authorization.on_unauthorized: \"teapot\" is not one of: not_found, forbidden, pass_through",
+                "authorization.secrets: a protected endpoint needs at least one secret (or set the endpoint's access to \"public\")",
+            ],
+        ),
+        (
+            r#"{"authorization": {"header": ":path", "path_prefix": "health", "query_param": "a=b", "bearer": 1, "secrets": [{"value": "x"}]},
+                "endpoints": [{"name": "r", "path": "/r", "deadline": "2h", "format": "xml"}]}"#,
+            &[
+                "authorization.header: \":path\" is not a valid header name",
+                "authorization.path_prefix: \"health\" must start with '/' and name a path below the root, e.g. \"/health\"",
+                "authorization.query_param: \"a=b\" is not a usable query parameter name",
+                "authorization.bearer: expected true or false, found a number",
+                "authorization: secrets are set but no way to present them: set header, path_prefix, query_param or bearer",
+                "endpoints[0].deadline: \"2h\" has unknown unit \"h\" (use ms, s or m)",
+                "endpoints[0].format: \"xml\" is not one of: text, json",
+            ],
+        ),
+        (
+            r#"{"authorization": {"header": "x-h", "path_prefix": "/health", "secrets": [{"value": "x"}]},
+                "endpoints": [{"name": "r", "path": "/health/r"}]}"#,
+            &["endpoints[0].path: \"/health/r\" lies under authorization.path_prefix \"/health\""],
+        ),
+        (
+            r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "deadline": "61s"}]}"#,
+            &["endpoints[0].deadline: must be at most 60s"],
+        ),
+    ];
+    for (json, want) in cases {
+        let got = parse(json).expect_err(json);
+        let want: Vec<String> = want.iter().map(ToString::to_string).collect();
+        assert_eq!(got, want, "policy: {json}");
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_errors() {
+    let json = r#"{"authorization": {"header": "x-h", "secrets": [{"value": " hunter2 "}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#;
+    let errs = parse(json).unwrap_err();
+    assert!(errs.iter().all(|e| !e.contains("hunter2")), "{errs:?}");
+}
+
+#[test]
+fn env_lookup_is_only_used_for_env_secrets() {
+    let json = r#"{"endpoints": [{"name": "live", "path": "/livez", "access": "public"}]}"#;
+    assert!(Policy::from_json(json.as_bytes(), &no_env).is_ok());
+}
+
+#[test]
+fn every_documented_field_is_accepted() {
+    // GOOD sets every field of every section; a field in the tables that the
+    // decoder ignored would leave this policy different from what it says.
+    for (prefix, fields) in fields::SECTIONS {
+        for field in *fields {
+            let key = format!("\"{}\"", field.name);
+            assert!(
+                GOOD.contains(&key),
+                "{prefix}{} is documented but not exercised",
+                field.name
+            );
+        }
+    }
+}

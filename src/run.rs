@@ -1,0 +1,181 @@
+//! One probe run: the state machine between "callouts dispatched" and
+//! "report ready". It never touches the host; the caller feeds it dispatch
+//! errors, callout answers and the current time (milliseconds), and asks
+//! [`ProbeRun::poll`] whether the report is complete.
+
+use crate::duration::format_millis;
+use crate::outcome::{self, CalloutResponse, DispatchError};
+use crate::policy::Policy;
+use crate::report::{CheckReport, Report};
+
+/// A callout the host must dispatch for a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callout<'p> {
+    /// Which slot of the run the answer belongs to.
+    pub slot: usize,
+    pub cluster: &'p str,
+    /// Pseudo-headers first, then the check's extra headers.
+    pub headers: Vec<(&'p str, &'p str)>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    check: usize,
+    timeout_ms: u64,
+    result: Option<CheckReport>,
+}
+
+/// The checks of one endpoint in flight.
+#[derive(Debug, Clone)]
+pub struct ProbeRun {
+    endpoint: usize,
+    started_ms: u64,
+    deadline_ms: u64,
+    slots: Vec<Slot>,
+}
+
+impl ProbeRun {
+    /// Starts a run of `endpoint`'s checks at `now_ms`. An endpoint with no
+    /// checks is complete at once.
+    pub fn start(policy: &Policy, endpoint: usize, now_ms: u64) -> ProbeRun {
+        let (slots, deadline_ms) = match policy.endpoints.get(endpoint) {
+            Some(ep) => (
+                ep.checks
+                    .iter()
+                    .filter_map(|&check| {
+                        let c = policy.checks.get(check)?;
+                        Some(Slot {
+                            check,
+                            timeout_ms: c.timeout_for(ep),
+                            result: None,
+                        })
+                    })
+                    .collect(),
+                ep.deadline_ms,
+            ),
+            None => (Vec::new(), 0),
+        };
+        ProbeRun {
+            endpoint,
+            started_ms: now_ms,
+            deadline_ms,
+            slots,
+        }
+    }
+
+    /// The callouts to dispatch, all at once.
+    pub fn callouts<'p>(&self, policy: &'p Policy) -> Vec<Callout<'p>> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| {
+                let c = policy.checks.get(s.check)?;
+                let mut headers = vec![
+                    (":method", c.method.as_str()),
+                    (":path", c.path.as_str()),
+                    (":authority", c.authority.as_str()),
+                    ("user-agent", "meshprobe"),
+                ];
+                headers.extend(c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                Some(Callout {
+                    slot,
+                    cluster: c.cluster.as_str(),
+                    headers,
+                    timeout_ms: s.timeout_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// The callout of `slot` could not be dispatched.
+    pub fn dispatch_failed(
+        &mut self,
+        policy: &Policy,
+        slot: usize,
+        err: DispatchError,
+        now_ms: u64,
+    ) {
+        let cluster = self
+            .slots
+            .get(slot)
+            .and_then(|s| policy.checks.get(s.check))
+            .map_or("", |c| c.cluster.as_str());
+        let reason = outcome::dispatch_reason(err, cluster);
+        self.finish(policy, slot, Err(reason), now_ms);
+    }
+
+    /// The callout of `slot` answered.
+    pub fn response(
+        &mut self,
+        policy: &Policy,
+        slot: usize,
+        response: &CalloutResponse<'_>,
+        now_ms: u64,
+    ) {
+        let Some(s) = self.slots.get(slot) else {
+            return;
+        };
+        let Some(check) = policy.checks.get(s.check) else {
+            return;
+        };
+        let elapsed = now_ms.saturating_sub(self.started_ms);
+        let verdict = outcome::evaluate(response, &check.expect_status, s.timeout_ms, elapsed);
+        self.finish(policy, slot, verdict, now_ms);
+    }
+
+    fn finish(&mut self, policy: &Policy, slot: usize, verdict: Result<(), String>, now_ms: u64) {
+        let latency = now_ms.saturating_sub(self.started_ms);
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if s.result.is_some() {
+            return; // a late or duplicate answer changes nothing
+        }
+        let Some(check) = policy.checks.get(s.check) else {
+            return;
+        };
+        s.result = Some(CheckReport::new(
+            &check.name,
+            check.critical,
+            verdict,
+            latency,
+        ));
+    }
+
+    /// The report when every check is in or the deadline has passed (checks
+    /// still pending then fail with `deadline <d> exceeded`); else `None`.
+    pub fn poll(&mut self, policy: &Policy, now_ms: u64) -> Option<Report> {
+        let elapsed = now_ms.saturating_sub(self.started_ms);
+        let pending = self.slots.iter().any(|s| s.result.is_none());
+        if pending && elapsed < self.deadline_ms {
+            return None;
+        }
+        let deadline = self.deadline_ms;
+        let checks = self
+            .slots
+            .iter()
+            .filter_map(|s| match &s.result {
+                Some(r) => Some(r.clone()),
+                None => {
+                    let c = policy.checks.get(s.check)?;
+                    let reason = format!("deadline {} exceeded", format_millis(deadline));
+                    Some(CheckReport::new(&c.name, c.critical, Err(reason), elapsed))
+                }
+            })
+            .collect();
+        let name = policy
+            .endpoints
+            .get(self.endpoint)
+            .map_or("", |e| e.name.as_str());
+        Some(Report::new(name, checks))
+    }
+
+    /// How many callouts are still unanswered.
+    pub fn pending(&self) -> usize {
+        self.slots.iter().filter(|s| s.result.is_none()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests;
