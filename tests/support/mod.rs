@@ -1,0 +1,3 @@
+pub mod deps;
+pub mod envoy;
+pub mod http;
