@@ -1,7 +1,12 @@
 //! The demo's dependency servers and application, on fixed 127.0.0.1 ports.
 //! Switch a dependency with `curl 127.0.0.1:<port>/__mode/<ok|fail|hang|slow>`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "../tests/support/deps.rs"]
 mod deps;

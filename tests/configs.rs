@@ -1,7 +1,12 @@
 //! Every Envoy configuration in `envoy/` passes `envoy --mode validate`
 //! (which also loads the module and runs its `on_configure`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

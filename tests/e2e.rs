@@ -1,7 +1,12 @@
 //! End to end: the built module inside a real Envoy, with real dependency
 //! servers and a real application on 127.0.0.1.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

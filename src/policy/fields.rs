@@ -82,7 +82,7 @@ pub const CHECK: &[FieldDoc] = &[
         "cluster",
         "string",
         "required",
-        "Envoy cluster the callout goes to (Istio: `outbound|8080||db.prod.svc.cluster.local`).",
+        "Envoy cluster the callout goes to (Istio: `outbound\\|8080\\|\\|db.prod.svc.cluster.local`).",
     ),
     f("method", "string", "`GET`", "HTTP method of the callout."),
     f("path", "string", "`/`", "Path of the callout."),
