@@ -4,7 +4,7 @@
 //! costs one look at `:path` (plus the probe header's removal by the host).
 
 use crate::negotiate::{self, Choice};
-use crate::policy::{Access, Format, Policy, Unauthorized};
+use crate::policy::{Access, Details, Format, Policy, Unauthorized};
 use crate::query;
 use crate::render::Reply;
 use crate::secret;
@@ -31,21 +31,29 @@ pub enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     pub endpoint: usize,
-    /// The caller proved a secret: it may see details.
+    /// The caller presented a valid secret.
     pub authorized: bool,
+    /// The caller may see check names, reasons and latencies.
+    pub details: bool,
     pub format: Format,
     pub verbose: bool,
+    /// The checks to run (indexes into `Policy::checks`): the endpoint's,
+    /// less `?exclude=`, or the one of a per-check path.
+    pub checks: Vec<usize>,
+    /// Remarks for the answer (unknown names in `?exclude=`).
+    pub notes: Vec<String>,
 }
 
 /// Classifies a request from its raw `:path` and its headers.
 pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeaders) -> Decision {
     let (path, query) = raw_path.split_once('?').unwrap_or((raw_path, ""));
-    let (endpoint, path_token) = match policy.endpoint_by_path(path) {
-        Some(i) => (i, None),
-        None => match token_path(policy, path) {
-            Some((i, token)) => (i, Some(token)),
-            None => return pass_through(policy, path, query),
-        },
+    let Some(Target {
+        endpoint,
+        check: single,
+        token: path_token,
+    }) = target(policy, path)
+    else {
+        return pass_through(policy, path, query);
     };
     let Some(ep) = policy.endpoints.get(endpoint) else {
         return pass_through(policy, path, query);
@@ -66,6 +74,38 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
             let mut reply = Reply::plain(405, "method not allowed\n");
             reply.headers.push(("allow", "GET, HEAD".into()));
             return Decision::Reply(reply);
+        }
+    }
+
+    let details = match ep.details {
+        Details::Never => false,
+        Details::Authorized => authorized,
+        Details::Always => true,
+    };
+    // Naming checks (a per-check path, ?exclude=) is for callers that may
+    // see them; to others a per-check path is not there.
+    let mut checks = match single {
+        Some(_) if !details => return Decision::Reply(Reply::plain(404, "")),
+        Some(c) => vec![c],
+        None => ep.checks.clone(),
+    };
+    let mut notes = Vec::new();
+    if details {
+        for (key, raw) in query::params(query) {
+            if key != "exclude" {
+                continue;
+            }
+            let name = String::from_utf8_lossy(&query::decode(raw)).into_owned();
+            let before = checks.len();
+            checks.retain(|&c| policy.checks.get(c).is_none_or(|k| k.name != name));
+            if checks.len() == before
+                && !ep
+                    .checks
+                    .iter()
+                    .any(|&c| policy.checks.get(c).is_some_and(|k| k.name == name))
+            {
+                notes.push(format!("unknown check {name:?} in exclude"));
+            }
         }
     }
 
@@ -90,20 +130,78 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
     Decision::Probe(Probe {
         endpoint,
         authorized,
+        details,
         format,
         verbose: query::flag(query, "verbose"),
+        checks,
+        notes,
     })
 }
 
-/// `<path_prefix>/<token>/<endpoint name>`: the endpoint and the token.
-fn token_path<'a>(policy: &Policy, path: &'a str) -> Option<(usize, &'a str)> {
+/// What a probe path points at.
+struct Target<'a> {
+    endpoint: usize,
+    /// A per-check path: that one check.
+    check: Option<usize>,
+    /// The token of a `<path_prefix>/<token>/...` path.
+    token: Option<&'a str>,
+}
+
+/// `<endpoint path>`, `<endpoint path>/<check>`,
+/// `<path_prefix>/<token>/<endpoint name>[/<check>]`; `None` for any other
+/// path.
+fn target<'a>(policy: &Policy, path: &'a str) -> Option<Target<'a>> {
+    if let Some(endpoint) = policy.endpoint_by_path(path) {
+        return Some(Target {
+            endpoint,
+            check: None,
+            token: None,
+        });
+    }
+    if let Some(t) = token_path(policy, path) {
+        return Some(t);
+    }
+    let (base, check) = path.rsplit_once('/')?;
+    let endpoint = policy.endpoint_by_path(base)?;
+    Some(Target {
+        endpoint,
+        check: Some(check_of(policy, endpoint, check)?),
+        token: None,
+    })
+}
+
+fn token_path<'a>(policy: &Policy, path: &'a str) -> Option<Target<'a>> {
     let prefix = policy.authorization.path_prefix.as_deref()?;
     let rest = path.strip_prefix(prefix)?.strip_prefix('/')?;
     let (token, name) = rest.split_once('/')?;
     if token.is_empty() {
         return None;
     }
-    Some((policy.endpoint_by_name(name)?, token))
+    let (name, check) = match name.split_once('/') {
+        Some((n, c)) => (n, Some(c)),
+        None => (name, None),
+    };
+    let endpoint = policy.endpoint_by_name(name)?;
+    let check = match check {
+        Some(c) => Some(check_of(policy, endpoint, c)?),
+        None => None,
+    };
+    Some(Target {
+        endpoint,
+        check,
+        token: Some(token),
+    })
+}
+
+/// The check named `name` among `endpoint`'s checks.
+fn check_of(policy: &Policy, endpoint: usize, name: &str) -> Option<usize> {
+    policy
+        .endpoints
+        .get(endpoint)?
+        .checks
+        .iter()
+        .copied()
+        .find(|&c| policy.checks.get(c).is_some_and(|k| k.name == name))
 }
 
 fn is_authorized(

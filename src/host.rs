@@ -3,7 +3,7 @@
 //! every decision is the pure core's.
 
 use crate::classify::{classify, Decision, Probe, RequestHeaders};
-use crate::outcome::{CalloutResponse, DispatchError, DIAGNOSTIC_BODY_BYTES};
+use crate::outcome::{body_bytes_needed, CalloutResponse, DispatchError};
 use crate::policy::Policy;
 use crate::render::{render, Reply, View};
 use crate::run::ProbeRun;
@@ -116,9 +116,15 @@ impl Filter {
         }
     }
 
-    fn start(&mut self, policy: &Policy, probe: Probe) -> Action {
+    fn start(&mut self, policy: &Policy, mut probe: Probe) -> Action {
         let now = now_ms();
-        let mut run = ProbeRun::start(policy, probe.endpoint, now);
+        let mut run = ProbeRun::start_with(
+            policy,
+            probe.endpoint,
+            &probe.checks,
+            std::mem::take(&mut probe.notes),
+            now,
+        );
         let mut tokens = Vec::new();
         for callout in run.callouts(policy) {
             let timeout = Duration::from_millis(callout.timeout_ms);
@@ -145,7 +151,7 @@ impl Filter {
         }
         match run.poll(policy, now) {
             Some(report) => {
-                Self::answer(&probe, &report);
+                Self::answer(policy, &probe, &report);
                 Action::Pause
             }
             None => {
@@ -155,13 +161,18 @@ impl Filter {
         }
     }
 
-    fn answer(probe: &Probe, report: &crate::report::Report) {
+    fn answer(policy: &Policy, probe: &Probe, report: &crate::report::Report) {
+        let Some(ep) = policy.endpoints.get(probe.endpoint) else {
+            return;
+        };
         let view = View {
             format: probe.format,
             verbose: probe.verbose,
-            details: probe.authorized,
+            details: probe.details,
+            codes: ep.status_codes,
+            degraded_header: ep.degraded_header,
         };
-        Self::send(&render(report, &view));
+        Self::send(&render(report, &view, &policy.service));
     }
 }
 
@@ -184,25 +195,26 @@ impl Context for Filter {
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten();
-        // The body is read only to explain Envoy's own 503/504 replies.
-        let body = match status.as_deref() {
-            Some("503" | "504") if body_size > 0 => hostcalls::get_buffer(
-                BufferType::HttpCallResponseBody,
-                0,
-                body_size.min(DIAGNOSTIC_BODY_BYTES),
-            )
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-            _ => Vec::new(),
+        let wanted = flight
+            .run
+            .check(&policy, slot)
+            .map_or(0, |c| body_bytes_needed(c, status.as_deref(), body_size));
+        let body = if wanted > 0 {
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, wanted)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        } else {
+            Vec::new()
         };
         let response = CalloutResponse {
             status: status.as_deref(),
             body: &body,
+            body_size,
         };
         flight.run.response(&policy, slot, &response, now);
         if let Some(report) = flight.run.poll(&policy, now) {
-            Self::answer(&flight.probe, &report);
+            Self::answer(&policy, &flight.probe, &report);
             self.in_flight = None;
         }
     }

@@ -13,6 +13,7 @@
 
 pub mod classify;
 pub mod duration;
+pub mod format;
 pub mod negotiate;
 pub mod outcome;
 pub mod policy;

@@ -2,14 +2,6 @@
 
 use crate::policy::Format;
 
-/// Media types each format answers to.
-fn media_types(format: Format) -> &'static [&'static str] {
-    match format {
-        Format::Text => &["text/plain"],
-        Format::Json => &["application/json"],
-    }
-}
-
 /// The outcome of negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
@@ -66,7 +58,8 @@ fn quality(accept: &str, format: Format) -> u16 {
         let specificity = if media == "*/*" {
             1
         } else if let Some(kind) = media.strip_suffix("/*") {
-            if media_types(format)
+            if format
+                .media_types()
                 .iter()
                 .any(|t| t.split('/').next() == Some(kind))
             {
@@ -74,7 +67,7 @@ fn quality(accept: &str, format: Format) -> u16 {
             } else {
                 0
             }
-        } else if media_types(format).contains(&media.as_str()) {
+        } else if format.media_types().contains(&media.as_str()) {
             3
         } else {
             0
@@ -145,6 +138,34 @@ mod tests {
                 None,
                 Some("text/html,application/xhtml+xml,*/*;q=0.8"),
                 Text,
+                Choice::Format(Html),
+            ),
+            (
+                None,
+                Some("application/health+json"),
+                Text,
+                Choice::Format(Health),
+            ),
+            (
+                None,
+                Some("application/atom+xml"),
+                Json,
+                Choice::Format(Atom),
+            ),
+            (
+                None,
+                Some("application/rss+xml, application/atom+xml;q=0.5"),
+                Json,
+                Choice::Format(Rss),
+            ),
+            (None, Some("application/*"), Text, Choice::Format(Json)),
+            (None, Some("application/*"), Health, Choice::Format(Health)),
+            (Some("dhc"), Some("text/html"), Text, Choice::Format(Dhc)),
+            (Some("health"), None, Text, Choice::Format(Health)),
+            (
+                None,
+                Some("text/html;q=0.1, text/plain;q=0.2"),
+                Json,
                 Choice::Format(Text),
             ),
             (None, Some("  "), Text, Choice::Format(Text)),

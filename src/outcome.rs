@@ -6,7 +6,8 @@
 //! hosts as 503 `no healthy upstream`. Those become reasons that name the
 //! cause rather than "unexpected status".
 
-use crate::policy::StatusSet;
+use crate::policy::{BodyExpect, Check};
+use serde_json::Value;
 
 /// How much of a callout's body the host passes in to explain a 503/504.
 pub const DIAGNOSTIC_BODY_BYTES: usize = 256;
@@ -16,8 +17,26 @@ pub const DIAGNOSTIC_BODY_BYTES: usize = 256;
 pub struct CalloutResponse<'a> {
     /// The raw `:status` value, `None` when the answer had none.
     pub status: Option<&'a str>,
-    /// The start of the body (at most [`DIAGNOSTIC_BODY_BYTES`] are needed).
+    /// The body, or as much of it as [`body_bytes_needed`] asked for.
     pub body: &'a [u8],
+    /// The whole body's size.
+    pub body_size: usize,
+}
+
+/// How many body bytes the host must read for `check` to be judged: all of
+/// it for a body expectation (unless it is over `max_body`), the start of
+/// it to explain Envoy's own 503/504, else none.
+pub fn body_bytes_needed(check: &Check, status: Option<&str>, body_size: usize) -> usize {
+    if check.expect_body.is_some() {
+        if u64::try_from(body_size).map_or(true, |n| n > check.max_body) {
+            return 0;
+        }
+        return body_size;
+    }
+    match status {
+        Some("503" | "504") => body_size.min(DIAGNOSTIC_BODY_BYTES),
+        _ => 0,
+    }
 }
 
 /// Why a callout could not even be dispatched.
@@ -40,10 +59,11 @@ pub fn dispatch_reason(err: DispatchError, cluster: &str) -> String {
 /// Judges a callout answer: `Ok` when the check passes, else the reason.
 pub fn evaluate(
     response: &CalloutResponse<'_>,
-    expect: &StatusSet,
+    check: &Check,
     timeout_ms: u64,
     elapsed_ms: u64,
 ) -> Result<(), String> {
+    let expect = &check.expect_status;
     let Some(raw) = response.status else {
         return Err("response without :status".into());
     };
@@ -56,10 +76,48 @@ pub fn evaluate(
     if let Some(cause) = envoy_cause(status, response.body, timeout_ms, elapsed_ms) {
         return Err(cause);
     }
-    if expect.contains(status) {
-        Ok(())
-    } else {
-        Err(format!("unexpected status {status} (expected {expect})"))
+    if !expect.contains(status) {
+        return Err(format!("unexpected status {status} (expected {expect})"));
+    }
+    match &check.expect_body {
+        None => Ok(()),
+        Some(_) if u64::try_from(response.body_size).map_or(true, |n| n > check.max_body) => {
+            Err(format!(
+                "body of {} bytes is over max_body {}",
+                response.body_size, check.max_body
+            ))
+        }
+        Some(expect) => body_matches(expect, response.body),
+    }
+}
+
+fn body_matches(expect: &BodyExpect, body: &[u8]) -> Result<(), String> {
+    match expect {
+        BodyExpect::Contains(text) => {
+            let needle = text.as_bytes();
+            if body.windows(needle.len().max(1)).any(|w| w == needle) {
+                Ok(())
+            } else {
+                Err(format!("body does not contain {:?}", truncate(text, 80)))
+            }
+        }
+        BodyExpect::Pointer { pointer, accepted } => {
+            let json: Value =
+                serde_json::from_slice(body).map_err(|e| format!("body is not JSON ({e})"))?;
+            let Some(found) = json.pointer(pointer) else {
+                return Err(format!("body has no value at {pointer:?}"));
+            };
+            if accepted.contains(found) {
+                return Ok(());
+            }
+            let shown = found.to_string();
+            let wanted: Vec<String> = accepted.iter().map(Value::to_string).collect();
+            Err(format!(
+                "{pointer} is {} (expected {})",
+                truncate(&shown, 80),
+                truncate(&wanted.join(" or "), 160)
+            ))
+        }
     }
 }
 
@@ -101,20 +159,119 @@ fn truncate(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    fn ok_range() -> StatusSet {
-        StatusSet(vec![(200, 299)])
+    use crate::policy::Policy;
+
+    /// A check from policy JSON (the `checks[0]` of a minimal policy).
+    fn check(json: &str) -> Check {
+        let policy = format!(
+            r#"{{"endpoints":[{{"name":"r","path":"/r","access":"public","checks":["c"]}}],"checks":[{json}]}}"#
+        );
+        Policy::from_json(policy.as_bytes(), &|_| None)
+            .unwrap()
+            .checks
+            .remove(0)
+    }
+
+    fn plain() -> Check {
+        check(r#"{"name":"c","cluster":"c"}"#)
     }
 
     fn eval(status: Option<&str>, body: &str, elapsed: u64) -> Result<(), String> {
-        evaluate(
+        let response = CalloutResponse {
+            status,
+            body: body.as_bytes(),
+            body_size: body.len(),
+        };
+        evaluate(&response, &plain(), 500, elapsed)
+    }
+
+    #[test]
+    fn body_expectations() {
+        let contains = check(r#"{"name":"c","cluster":"c","expect_body":{"contains":"PONG"}}"#);
+        let indicator = check(
+            r#"{"name":"c","cluster":"c","expect_body":{"pointer":"/status/indicator","equals":"none"}}"#,
+        );
+        let celery = check(
+            r#"{"name":"c","cluster":"c","expect_body":{"pointer":"/ok","one_of":["pong","PONG"]}}"#,
+        );
+        let small =
+            check(r#"{"name":"c","cluster":"c","max_body":8,"expect_body":{"contains":"x"}}"#);
+        let cases: &[(&Check, &str, Result<(), &str>)] = &[
+            (&contains, "+PONG\r\n", Ok(())),
+            (&contains, "+PING", Err("body does not contain \"PONG\"")),
+            (
+                &indicator,
+                r#"{"status":{"indicator":"none","description":"All Systems Operational"}}"#,
+                Ok(()),
+            ),
+            (
+                &indicator,
+                r#"{"status":{"indicator":"major"}}"#,
+                Err("/status/indicator is \"major\" (expected \"none\")"),
+            ),
+            (
+                &indicator,
+                r#"{"status":{}}"#,
+                Err("body has no value at \"/status/indicator\""),
+            ),
+            (
+                &indicator,
+                "\u{ff}not json",
+                Err("body is not JSON (expected value at line 1 column 1)"),
+            ),
+            (&celery, r#"{"ok":"pong"}"#, Ok(())),
+            (&celery, r#"{"ok":"PONG"}"#, Ok(())),
+            (
+                &celery,
+                r#"{"ok":1}"#,
+                Err("/ok is 1 (expected \"pong\" or \"PONG\")"),
+            ),
+            (&small, "xxxxxxxx", Ok(())),
+            (
+                &small,
+                "xxxxxxxxx",
+                Err("body of 9 bytes is over max_body 8"),
+            ),
+        ];
+        for (check, body, want) in cases {
+            let got = evaluate(
+                &CalloutResponse {
+                    status: Some("200"),
+                    body: body.as_bytes(),
+                    body_size: body.len(),
+                },
+                check,
+                500,
+                1,
+            );
+            assert_eq!(got, want.map_err(String::from), "{body:?}");
+        }
+        // The body is not consulted when the status already failed.
+        let r = evaluate(
             &CalloutResponse {
-                status,
-                body: body.as_bytes(),
+                status: Some("500"),
+                body: b"PONG",
+                body_size: 4,
             },
-            &ok_range(),
+            &contains,
             500,
-            elapsed,
-        )
+            1,
+        );
+        assert_eq!(r, Err("unexpected status 500 (expected 200-299)".into()));
+    }
+
+    #[test]
+    fn how_much_body_the_host_reads() {
+        let contains =
+            check(r#"{"name":"c","cluster":"c","max_body":100,"expect_body":{"contains":"x"}}"#);
+        assert_eq!(body_bytes_needed(&contains, Some("200"), 100), 100);
+        assert_eq!(body_bytes_needed(&contains, Some("200"), 101), 0);
+        assert_eq!(body_bytes_needed(&plain(), Some("200"), 5000), 0);
+        assert_eq!(
+            body_bytes_needed(&plain(), Some("503"), 5000),
+            DIAGNOSTIC_BODY_BYTES
+        );
+        assert_eq!(body_bytes_needed(&plain(), Some("504"), 20), 20);
     }
 
     #[test]
@@ -148,12 +305,22 @@ mod tests {
 
     #[test]
     fn expected_set_can_include_failures() {
-        let expect = StatusSet(vec![(200, 200), (401, 401)]);
+        let c = check(r#"{"name":"c","cluster":"c","expect_status":[200,"401-403"]}"#);
         let r = CalloutResponse {
             status: Some("401"),
             body: b"",
+            body_size: 0,
         };
-        assert_eq!(evaluate(&r, &expect, 500, 1), Ok(()));
+        assert_eq!(evaluate(&r, &c, 500, 1), Ok(()));
+        let r = CalloutResponse {
+            status: Some("404"),
+            body: b"",
+            body_size: 0,
+        };
+        assert_eq!(
+            evaluate(&r, &c, 500, 1),
+            Err("unexpected status 404 (expected 200, 401-403)".into())
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The result of one probe run, and how check results aggregate.
 
+use crate::policy::StatusCodes;
+
 /// Health of one check or of a whole endpoint. Ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {
@@ -17,12 +19,13 @@ impl Health {
         }
     }
 
-    /// The HTTP status of a probe answer: pass and warn are healthy for
-    /// every prober (kubelet, ELB, GCP LB, Envoy HC); fail is 503.
-    pub fn http_status(self) -> u16 {
+    /// The HTTP status of a probe answer under `codes` (by default pass and
+    /// warn 200, healthy for every prober; fail 503).
+    pub fn http_status(self, codes: &StatusCodes) -> u16 {
         match self {
-            Health::Pass | Health::Warn => 200,
-            Health::Fail => 503,
+            Health::Pass => codes.pass,
+            Health::Warn => codes.warn,
+            Health::Fail => codes.fail,
         }
     }
 }
@@ -36,12 +39,27 @@ pub struct CheckReport {
     /// Why the check did not pass; `None` when it passed.
     pub reason: Option<String>,
     pub latency_ms: u64,
+    /// When the result was taken (host clock, ms since the Unix epoch).
+    pub at_ms: u64,
+    /// `componentType` in `application/health+json`.
+    pub component_type: String,
 }
 
 impl CheckReport {
     /// A check outcome: passed, or failed for `reason`. A failed
     /// non-critical check is a warning.
     pub fn new(name: &str, critical: bool, outcome: Result<(), String>, latency_ms: u64) -> Self {
+        Self::at(name, critical, outcome, latency_ms, 0)
+    }
+
+    /// As [`CheckReport::new`], taken at `at_ms`.
+    pub fn at(
+        name: &str,
+        critical: bool,
+        outcome: Result<(), String>,
+        latency_ms: u64,
+        at_ms: u64,
+    ) -> Self {
         let (health, reason) = match outcome {
             Ok(()) => (Health::Pass, None),
             Err(reason) if critical => (Health::Fail, Some(reason)),
@@ -53,7 +71,23 @@ impl CheckReport {
             critical,
             reason,
             latency_ms,
+            at_ms,
+            component_type: "component".into(),
         }
+    }
+
+    /// A passing check that took longer than `warn_after_ms` is degraded.
+    pub fn slow_after(mut self, warn_after_ms: Option<u64>) -> Self {
+        if let Some(limit) = warn_after_ms {
+            if self.health == Health::Pass && self.latency_ms > limit {
+                self.health = Health::Warn;
+                self.reason = Some(format!(
+                    "slow: took {}ms (warn_after {}ms)",
+                    self.latency_ms, limit
+                ));
+            }
+        }
+        self
     }
 }
 
@@ -63,6 +97,10 @@ pub struct Report {
     pub endpoint: String,
     pub health: Health,
     pub checks: Vec<CheckReport>,
+    /// When the report was complete (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// Remarks for the caller, e.g. an unknown name in `?exclude=`.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -71,7 +109,17 @@ impl Report {
             endpoint: endpoint.to_string(),
             health: aggregate(&checks),
             checks,
+            at_ms: 0,
+            notes: Vec::new(),
         }
+    }
+
+    /// A warning counts as a failure (`warnings_as_errors`).
+    pub fn warnings_as_errors(mut self, yes: bool) -> Self {
+        if yes && self.health == Health::Warn {
+            self.health = Health::Fail;
+        }
+        self
     }
 }
 
@@ -116,9 +164,40 @@ mod tests {
 
     #[test]
     fn status_codes() {
-        assert_eq!(Health::Pass.http_status(), 200);
-        assert_eq!(Health::Warn.http_status(), 200);
-        assert_eq!(Health::Fail.http_status(), 503);
+        let d = StatusCodes::default();
+        assert_eq!(Health::Pass.http_status(&d), 200);
+        assert_eq!(Health::Warn.http_status(&d), 200);
+        assert_eq!(Health::Fail.http_status(&d), 503);
+        let custom = StatusCodes {
+            pass: 200,
+            warn: 299,
+            fail: 500,
+        };
+        assert_eq!(Health::Warn.http_status(&custom), 299);
+        assert_eq!(Health::Fail.http_status(&custom), 500);
+    }
+
+    #[test]
+    fn slow_checks_warn_and_warnings_can_fail() {
+        let c = CheckReport::new("db", true, Ok(()), 350).slow_after(Some(200));
+        assert_eq!(c.health, Health::Warn);
+        assert_eq!(
+            c.reason.as_deref(),
+            Some("slow: took 350ms (warn_after 200ms)")
+        );
+        let fast = CheckReport::new("db", true, Ok(()), 200).slow_after(Some(200));
+        assert_eq!(fast.health, Health::Pass);
+        let failed = CheckReport::new("db", true, Err("down".into()), 900).slow_after(Some(200));
+        assert_eq!(failed.reason.as_deref(), Some("down"));
+        let r = Report::new("ready", vec![c.clone()]);
+        assert_eq!(r.health, Health::Warn);
+        assert_eq!(r.warnings_as_errors(true).health, Health::Fail);
+        assert_eq!(
+            Report::new("ready", vec![c])
+                .warnings_as_errors(false)
+                .health,
+            Health::Warn
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::duration::format_millis;
 use crate::outcome::{self, CalloutResponse, DispatchError};
-use crate::policy::Policy;
+use crate::policy::{Check, Policy};
 use crate::report::{CheckReport, Report};
 
 /// A callout the host must dispatch for a run.
@@ -33,15 +33,32 @@ pub struct ProbeRun {
     started_ms: u64,
     deadline_ms: u64,
     slots: Vec<Slot>,
+    notes: Vec<String>,
 }
 
 impl ProbeRun {
     /// Starts a run of `endpoint`'s checks at `now_ms`. An endpoint with no
     /// checks is complete at once.
     pub fn start(policy: &Policy, endpoint: usize, now_ms: u64) -> ProbeRun {
+        let all = policy
+            .endpoints
+            .get(endpoint)
+            .map_or(&[][..], |e| e.checks.as_slice());
+        Self::start_with(policy, endpoint, all, Vec::new(), now_ms)
+    }
+
+    /// Starts a run of the `checks` (indexes into `policy.checks`) chosen
+    /// for `endpoint`; `notes` are passed on to the report.
+    pub fn start_with(
+        policy: &Policy,
+        endpoint: usize,
+        checks: &[usize],
+        notes: Vec<String>,
+        now_ms: u64,
+    ) -> ProbeRun {
         let (slots, deadline_ms) = match policy.endpoints.get(endpoint) {
             Some(ep) => (
-                ep.checks
+                checks
                     .iter()
                     .filter_map(|&check| {
                         let c = policy.checks.get(check)?;
@@ -61,7 +78,15 @@ impl ProbeRun {
             started_ms: now_ms,
             deadline_ms,
             slots,
+            notes,
         }
+    }
+
+    /// The check behind `slot`, e.g. to know how much body to read.
+    pub fn check<'p>(&self, policy: &'p Policy, slot: usize) -> Option<&'p Check> {
+        self.slots
+            .get(slot)
+            .and_then(|s| policy.checks.get(s.check))
     }
 
     /// The callouts to dispatch, all at once.
@@ -120,7 +145,7 @@ impl ProbeRun {
             return;
         };
         let elapsed = now_ms.saturating_sub(self.started_ms);
-        let verdict = outcome::evaluate(response, &check.expect_status, s.timeout_ms, elapsed);
+        let verdict = outcome::evaluate(response, check, s.timeout_ms, elapsed);
         self.finish(policy, slot, verdict, now_ms);
     }
 
@@ -135,12 +160,10 @@ impl ProbeRun {
         let Some(check) = policy.checks.get(s.check) else {
             return;
         };
-        s.result = Some(CheckReport::new(
-            &check.name,
-            check.critical,
-            verdict,
-            latency,
-        ));
+        let mut report = CheckReport::at(&check.name, check.critical, verdict, latency, now_ms)
+            .slow_after(check.warn_after_ms);
+        report.component_type.clone_from(&check.component_type);
+        s.result = Some(report);
     }
 
     /// The report when every check is in or the deadline has passed (checks
@@ -160,15 +183,18 @@ impl ProbeRun {
                 None => {
                     let c = policy.checks.get(s.check)?;
                     let reason = format!("deadline {} exceeded", format_millis(deadline));
-                    Some(CheckReport::new(&c.name, c.critical, Err(reason), elapsed))
+                    let mut r = CheckReport::at(&c.name, c.critical, Err(reason), elapsed, now_ms);
+                    r.component_type.clone_from(&c.component_type);
+                    Some(r)
                 }
             })
             .collect();
-        let name = policy
-            .endpoints
-            .get(self.endpoint)
-            .map_or("", |e| e.name.as_str());
-        Some(Report::new(name, checks))
+        let ep = policy.endpoints.get(self.endpoint);
+        let mut report = Report::new(ep.map_or("", |e| e.name.as_str()), checks)
+            .warnings_as_errors(ep.is_some_and(|e| e.warnings_as_errors));
+        report.at_ms = now_ms;
+        report.notes = std::mem::take(&mut self.notes);
+        Some(report)
     }
 
     /// How many callouts are still unanswered.

@@ -37,8 +37,23 @@ fn probe(endpoint: usize, authorized: bool, format: Format, verbose: bool) -> De
     Decision::Probe(Probe {
         endpoint,
         authorized,
+        details: authorized,
         format,
         verbose,
+        checks: policy().endpoints[endpoint].checks.clone(),
+        notes: Vec::new(),
+    })
+}
+
+fn probe_of(endpoint: usize, checks: Vec<usize>, notes: Vec<&str>) -> Decision {
+    Decision::Probe(Probe {
+        endpoint,
+        authorized: true,
+        details: true,
+        format: Format::Text,
+        verbose: false,
+        checks,
+        notes: notes.into_iter().map(String::from).collect(),
     })
 }
 
@@ -232,4 +247,62 @@ fn ordinary_traffic_reads_no_header() {
     let mut h = Headers::new(&[(":method", "GET"), ("x-health", "s3cret")]);
     assert_eq!(classify(&policy(), "/api/orders?id=1", &mut h), PASS);
     assert!(h.read.is_empty(), "read {:?}", h.read);
+}
+
+#[test]
+fn per_check_paths_and_exclude() {
+    let secret = [("x-health", "s3cret")];
+    let cases: Vec<(&str, Decision)> = vec![
+        ("/readyz/cache", probe_of(1, vec![1], vec![])),
+        ("/health/s3cret/ready/search", probe_of(1, vec![2], vec![])),
+        ("/readyz?exclude=cache", probe_of(1, vec![0, 2], vec![])),
+        (
+            "/readyz?exclude=cache&exclude=db",
+            probe_of(1, vec![2], vec![]),
+        ),
+        (
+            "/readyz?exclude=nope",
+            probe_of(1, vec![0, 1, 2], vec!["unknown check \"nope\" in exclude"]),
+        ),
+        // A check of another endpoint is not a per-check path of this one.
+        ("/deep/cache", PASS),
+        ("/readyz/cache/more", PASS),
+    ];
+    for (path, want) in cases {
+        assert_eq!(decide(path, &secret), want, "{path}");
+    }
+    // Without details, check names are not served: 404, and ?exclude= is ignored.
+    assert_eq!(status(&decide("/openz/db", &[])), Some(404));
+    assert_eq!(
+        decide("/openz?exclude=db", &[]),
+        probe(4, false, Format::Text, false)
+    );
+    // An unauthorized per-check path of a protected endpoint: 404 as usual.
+    assert_eq!(status(&decide("/readyz/db", &[])), Some(404));
+}
+
+#[test]
+fn details_follow_the_endpoint_setting() {
+    let json = |details: &str| {
+        format!(
+            r#"{{"authorization": {{"header": "x-h", "secrets": [{{"value": "s"}}]}},
+                "endpoints": [{{"name": "r", "path": "/r", "access": "public", "details": "{details}"}}]}}"#
+        )
+    };
+    for (details, anonymous, authorized) in [
+        ("never", false, false),
+        ("authorized", false, true),
+        ("always", true, true),
+    ] {
+        let p = Policy::from_json(json(details).as_bytes(), &|_| None).unwrap();
+        for (headers, want) in [
+            (vec![(":method", "GET")], anonymous),
+            (vec![(":method", "GET"), ("x-h", "s")], authorized),
+        ] {
+            let Decision::Probe(probe) = classify(&p, "/r", &mut Headers::new(&headers)) else {
+                panic!()
+            };
+            assert_eq!(probe.details, want, "{details} {headers:?}");
+        }
+    }
 }

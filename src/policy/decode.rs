@@ -146,6 +146,20 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A whole number (not negative).
+    pub fn number(&self, key: &str, errs: &mut Errors) -> Option<u64> {
+        match self.get(key)? {
+            Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
+            other => {
+                errs.push(
+                    &self.path_of(key),
+                    format!("expected a whole number, found {other}"),
+                );
+                None
+            }
+        }
+    }
+
     /// A duration string (`"500ms"`) in milliseconds; zero is refused.
     pub fn duration(&self, key: &str, errs: &mut Errors) -> Option<u64> {
         let text = self.string(key, errs)?;

@@ -28,6 +28,12 @@ const fn f(
 
 pub const TOP: &[FieldDoc] = &[
     f(
+        "service",
+        "object",
+        "none",
+        "Describes the service in `application/health+json`.",
+    ),
+    f(
         "endpoints",
         "array of endpoint",
         "required",
@@ -47,6 +53,17 @@ pub const TOP: &[FieldDoc] = &[
     ),
 ];
 
+pub const SERVICE: &[FieldDoc] = &[
+    f("id", "string", "none", "`serviceId`."),
+    f(
+        "version",
+        "string",
+        "none",
+        "`version` (shown to callers allowed details only).",
+    ),
+    f("description", "string", "none", "`description`."),
+];
+
 pub const AUTHORIZATION: &[FieldDoc] = &[
     f("header", "string", "none", "Probe header name (e.g. `x-health`); its value must be one of `secrets`. Removed from every request that goes upstream."),
     f("secrets", "array of secret", "`[]`", "Accepted secrets; several at once allow rotation. Compared in constant time."),
@@ -61,70 +78,64 @@ pub const SECRET: &[FieldDoc] = &[
     f("env", "string", "one of `value`, `env`", "Name of a VM environment variable holding the secret (Envoy `vm_config.environment_variables`, Istio `vmConfig.env`)."),
 ];
 
+#[rustfmt::skip]
 pub const ENDPOINT: &[FieldDoc] = &[
     f("name", "string", "required", "Endpoint name (`[a-z0-9_-]`), shown in answers and used in token paths."),
-    f("path", "string", "required", "Exact request path (query ignored), e.g. `/readyz`."),
-    f("checks", "array of check names", "`[]`", "Checks run in parallel for each probe; none = liveness, answered locally with zero callouts."),
-    f("access", "`protected` \\| `public`", "`protected`", "`public`: anyone gets the status (details only when authorized); `protected`: only authorized callers."),
+    f("path", "string", "required", "Exact request path (query ignored), e.g. `/readyz`. `<path>/<check>` answers that one check."),
+    f("checks", "array of check names", "`[]`", "Checks run in parallel for each probe; none (and no `include`) = liveness, answered locally with zero callouts."),
+    f("include", "array of endpoint names", "`[]`", "Also run the checks of these endpoints (first), e.g. a pipeline tier = the application's checks plus status pages."),
+    f("access", "`protected` \\| `public`", "`protected`", "`public`: anyone gets the status; `protected`: only authorized callers."),
+    f("details", "`never` \\| `authorized` \\| `always`", "`authorized`", "Who sees check names, reasons, latencies and the version: nobody, callers that presented a secret, or everyone."),
     f("on_unauthorized", "as `authorization.on_unauthorized`", "`authorization.on_unauthorized`", "Per-endpoint override."),
     f("deadline", "duration", "`\"800ms\"`", "Whole-probe deadline; the answer never takes longer. Below kubelet's default 1 s `timeoutSeconds`."),
-    f("format", "`text` \\| `json`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
+    f("format", "`text` \\| `json` \\| `health` \\| `html` \\| `atom` \\| `rss` \\| `dhc`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
+    f("warnings_as_errors", "bool", "`false`", "A `warn` fails the endpoint."),
+    f("status_codes", "object", "`{\"pass\": 200, \"warn\": 200, \"fail\": 503}`", "HTTP status per health (feeds always answer 200)."),
+    f("degraded_header", "bool", "`false`", "Add `x-envoy-degraded: true` to a `warn` answer, so Envoy active health checking deprioritises the host instead of ejecting it."),
 ];
 
+#[rustfmt::skip]
+pub const STATUS_CODES: &[FieldDoc] = &[
+    f("pass", "status (100-599)", "`200`", "Status of a `pass` answer."),
+    f("warn", "status (100-599)", "`200`", "Status of a `warn` answer."),
+    f("fail", "status (100-599)", "`503`", "Status of a `fail` answer (some users want 500)."),
+];
+
+#[rustfmt::skip]
 pub const CHECK: &[FieldDoc] = &[
-    f(
-        "name",
-        "string",
-        "required",
-        "Check name (`[A-Za-z0-9_.-]`), shown in answers.",
-    ),
-    f(
-        "cluster",
-        "string",
-        "required",
-        "Envoy cluster the callout goes to (Istio: `outbound\\|8080\\|\\|db.prod.svc.cluster.local`).",
-    ),
+    f("name", "string", "required", "Check name (`[A-Za-z0-9_.-]`), shown in answers."),
+    f("cluster", "string", "required", "Envoy cluster the callout goes to (Istio: `outbound\\|8080\\|\\|db.prod.svc.cluster.local`)."),
     f("method", "string", "`GET`", "HTTP method of the callout."),
     f("path", "string", "`/`", "Path of the callout."),
-    f(
-        "authority",
-        "string",
-        "the cluster name",
-        "`:authority` (Host) of the callout.",
-    ),
-    f(
-        "headers",
-        "object of string",
-        "`{}`",
-        "Extra request headers for the callout.",
-    ),
-    f(
-        "timeout",
-        "duration",
-        "`\"500ms\"`, at most the endpoint's deadline",
-        "Callout timeout; a check that takes longer fails with `timeout after <t>`.",
-    ),
-    f(
-        "expect_status",
-        "array of status or `\"lo-hi\"`",
-        "`[\"200-299\"]`",
-        "Statuses that pass, e.g. `[200, 204, \"300-399\"]`.",
-    ),
-    f(
-        "critical",
-        "bool",
-        "`true`",
-        "A failing critical check fails the probe (503); a failing non-critical one warns (200).",
-    ),
+    f("authority", "string", "the cluster name", "`:authority` (Host) of the callout."),
+    f("headers", "object of string", "`{}`", "Extra request headers for the callout."),
+    f("timeout", "duration", "`\"500ms\"`, at most the endpoint's deadline", "Callout timeout; a check that takes longer fails with `timeout after <t>`."),
+    f("expect_status", "array of status or `\"lo-hi\"`", "`[\"200-299\"]`", "Statuses that pass, e.g. `[200, 204, \"300-399\"]`."),
+    f("expect_body", "object", "none", "What the body must hold: `{\"contains\": \"PONG\"}` or `{\"pointer\": \"/status/indicator\", \"equals\": \"none\"}` (or `one_of`)."),
+    f("max_body", "bytes", "`65536`", "A body larger than this fails the check instead of being read (only read with `expect_body`)."),
+    f("warn_after", "duration", "none", "A passing check slower than this is `warn` (degraded)."),
+    f("component_type", "string", "`component`", "`componentType` in `application/health+json` (`datastore`, `system`, ...)."),
+    f("critical", "bool", "`true`", "A failing critical check fails the probe (503); a failing non-critical one warns (200)."),
+];
+
+#[rustfmt::skip]
+pub const BODY: &[FieldDoc] = &[
+    f("contains", "string", "one of `contains`, `pointer`", "The body contains this text."),
+    f("pointer", "JSON pointer", "one of `contains`, `pointer`", "The body is JSON; the value here (RFC 6901) is compared."),
+    f("equals", "any JSON", "one of `equals`, `one_of`", "The value at `pointer` equals this."),
+    f("one_of", "array", "one of `equals`, `one_of`", "The value at `pointer` is one of these."),
 ];
 
 /// Every object of the policy with the path its fields appear under.
 pub const SECTIONS: &[(&str, &[FieldDoc])] = &[
     ("", TOP),
+    ("service.", SERVICE),
     ("authorization.", AUTHORIZATION),
     ("authorization.secrets[].", SECRET),
     ("endpoints[].", ENDPOINT),
+    ("endpoints[].status_codes.", STATUS_CODES),
     ("checks[].", CHECK),
+    ("checks[].expect_body.", BODY),
 ];
 
 /// The README's configuration reference table, in Markdown.

@@ -4,10 +4,12 @@
 //! `Policy::from_json` reports *all* problems at once, each naming its field,
 //! e.g. `endpoints[1].checks[0]: unknown check "dbb"`.
 
+mod check;
 mod decode;
 pub mod fields;
 
 use crate::duration::format_millis;
+use check::check;
 use decode::{index, Errors, Obj};
 use serde_json::Value;
 use std::fmt;
@@ -49,24 +51,60 @@ pub enum Unauthorized {
     PassThrough,
 }
 
-/// An output format; more are added by later views.
+pub use crate::format::Format;
+
+/// Who sees check names, reasons and latencies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
+pub enum Details {
+    /// Status only, for everyone.
+    Never,
+    /// Callers that presented a valid secret.
+    Authorized,
+    /// Everyone who may see the endpoint.
+    Always,
 }
 
-impl Format {
-    pub const ALL: &'static [(&'static str, Format)] =
-        &[("text", Format::Text), ("json", Format::Json)];
+/// The HTTP status answered for each health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusCodes {
+    pub pass: u16,
+    pub warn: u16,
+    pub fail: u16,
+}
 
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Text => "text/plain; charset=utf-8",
-            Format::Json => "application/json",
+impl Default for StatusCodes {
+    fn default() -> Self {
+        StatusCodes {
+            pass: 200,
+            warn: 200,
+            fail: 503,
         }
     }
 }
+
+/// What `application/health+json` says about the service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Service {
+    pub id: Option<String>,
+    pub version: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What a callout's body must hold for its check to pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyExpect {
+    /// The body contains this text.
+    Contains(String),
+    /// The body is JSON and the value at `pointer` (RFC 6901) is one of
+    /// `accepted`.
+    Pointer {
+        pointer: String,
+        accepted: Vec<Value>,
+    },
+}
+
+/// Default largest callout body read for a body expectation.
+pub const DEFAULT_MAX_BODY: u64 = 64 * 1024;
 
 const UNAUTHORIZED_CHOICES: &[(&str, Unauthorized)] = &[
     ("not_found", Unauthorized::NotFound),
@@ -136,6 +174,12 @@ pub struct Endpoint {
     pub on_unauthorized: Unauthorized,
     pub deadline_ms: u64,
     pub format: Format,
+    /// A warning fails the endpoint.
+    pub warnings_as_errors: bool,
+    pub status_codes: StatusCodes,
+    /// Add `x-envoy-degraded` to a `warn` answer.
+    pub degraded_header: bool,
+    pub details: Details,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +193,13 @@ pub struct Check {
     /// `None` means the default, capped by the endpoint's deadline.
     pub timeout_ms: Option<u64>,
     pub expect_status: StatusSet,
+    pub expect_body: Option<BodyExpect>,
+    /// Largest body read for `expect_body`, in bytes.
+    pub max_body: u64,
+    /// A passing check slower than this is `warn`.
+    pub warn_after_ms: Option<u64>,
+    /// `componentType` in `application/health+json`.
+    pub component_type: String,
     pub critical: bool,
 }
 
@@ -164,6 +215,7 @@ impl Check {
 /// A validated policy. Immutable once built.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    pub service: Service,
     pub authorization: Authorization,
     pub endpoints: Vec<Endpoint>,
     pub checks: Vec<Check>,
@@ -228,6 +280,7 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
     }
 
     let mut endpoints: Vec<Endpoint> = Vec::new();
+    let mut includes = Vec::new();
     match top.array("endpoints", errs) {
         None if top.get("endpoints").is_none() => errs.push("endpoints", "is required"),
         None => {}
@@ -237,7 +290,7 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
         Some(items) => {
             for (i, v) in items.iter().enumerate() {
                 let path = index("endpoints", i);
-                if let Some(e) = endpoint(v, &path, &checks, default_unauthorized, errs) {
+                if let Some((e, inc)) = endpoint(v, &path, &checks, default_unauthorized, errs) {
                     if endpoints.iter().any(|o| o.name == e.name) {
                         errs.push(
                             &format!("{path}.name"),
@@ -251,10 +304,22 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
                         );
                     }
                     endpoints.push(e);
+                    includes.push(inc);
                 }
             }
         }
     }
+
+    resolve_includes(&mut endpoints, &includes, &checks, errs);
+    let service = top
+        .get("service")
+        .and_then(|v| Obj::open(v, "service", fields::SERVICE, errs))
+        .map(|o| Service {
+            id: o.string("id", errs),
+            version: o.string("version", errs),
+            description: o.string("description", errs),
+        })
+        .unwrap_or_default();
 
     let protected = endpoints.iter().any(|e| e.access == Access::Protected);
     if protected && authorization.secrets.is_empty() {
@@ -278,6 +343,7 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
     }
 
     Some(Policy {
+        service,
         authorization,
         endpoints,
         checks,
@@ -417,7 +483,7 @@ fn endpoint(
     checks: &[Check],
     default_unauthorized: Unauthorized,
     errs: &mut Errors,
-) -> Option<Endpoint> {
+) -> Option<(Endpoint, Vec<(String, String)>)> {
     let obj = Obj::open(value, path, fields::ENDPOINT, errs)?;
     let name = obj.required_string("name", errs).and_then(|n| {
         if n.is_empty()
@@ -489,156 +555,154 @@ fn endpoint(
                 errs.push(&item_path, format!("check {check_name:?} is listed twice"));
             }
             Some(found) => {
-                if let Some(t) = checks.get(found).and_then(|c| c.timeout_ms) {
-                    if t > deadline_ms {
-                        errs.push(
-                            &obj.path_of("deadline"),
-                            format!(
-                                "{} is shorter than check {check_name:?}'s timeout {}",
-                                format_millis(deadline_ms),
-                                format_millis(t)
-                            ),
-                        );
-                    }
-                }
                 refs.push(found);
             }
         }
     }
 
-    Some(Endpoint {
-        name: name?,
-        path: req_path?,
-        checks: refs,
-        access,
-        on_unauthorized,
-        deadline_ms,
-        format,
-    })
-}
-
-fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Check> {
-    let obj = Obj::open(value, path, fields::CHECK, errs)?;
-    let name = obj.required_string("name", errs).and_then(|n| {
-        if n.is_empty()
-            || !n
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            errs.push(
-                &obj.path_of("name"),
-                format!("{n:?} must be non-empty and use only A-Z, a-z, 0-9, '-', '_' and '.'"),
-            );
-            return None;
-        }
-        Some(n)
-    });
-    let cluster = obj.required_string("cluster", errs).and_then(|c| {
-        if c.is_empty() {
-            errs.push(&obj.path_of("cluster"), "must not be empty");
-            return None;
-        }
-        Some(c)
-    });
-    let method = obj.string("method", errs).unwrap_or_else(|| "GET".into());
-    if !is_token(&method) {
-        errs.push(
-            &obj.path_of("method"),
-            format!("{method:?} is not an HTTP method"),
-        );
-    }
-    let call_path = obj.string("path", errs).unwrap_or_else(|| "/".into());
-    if !call_path.starts_with('/') || call_path.bytes().any(|b| b <= 0x20 || b == 0x7f) {
-        errs.push(
-            &obj.path_of("path"),
-            format!("{call_path:?} must start with '/' and hold no spaces"),
-        );
-    }
-    let authority = obj.string("authority", errs);
-    let mut headers = Vec::new();
-    if let Some(map) = obj.object("headers", errs) {
-        for (k, v) in map {
-            let hpath = obj.path_of("headers") + "." + k;
-            let lower = k.to_ascii_lowercase();
-            if !is_token(&lower) || lower.starts_with(':') {
-                errs.push(&hpath, "is not a valid header name (pseudo-headers are set by method, path and authority)");
-                continue;
-            }
-            match v {
-                Value::String(s) if !s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) => {
-                    headers.push((lower, s.clone()))
-                }
-                Value::String(_) => errs.push(&hpath, "header values cannot hold CR, LF or NUL"),
-                other => errs.push(
-                    &hpath,
-                    format!("expected a string, found {}", decode::type_name(other)),
+    let mut includes = Vec::new();
+    for (i, v) in obj.array("include", errs).into_iter().flatten().enumerate() {
+        match v {
+            Value::String(n) => includes.push((n.clone(), index(&obj.path_of("include"), i))),
+            other => errs.push(
+                &index(&obj.path_of("include"), i),
+                format!(
+                    "expected an endpoint name, found {}",
+                    decode::type_name(other)
                 ),
-            }
-        }
-    }
-    let timeout_ms = obj.duration("timeout", errs);
-    if timeout_ms.is_some_and(|t| t > MAX_DURATION_MS) {
-        errs.push(
-            &obj.path_of("timeout"),
-            format!("must be at most {}", format_millis(MAX_DURATION_MS)),
-        );
-    }
-    let expect_status = match obj.array("expect_status", errs) {
-        None => StatusSet(vec![(200, 299)]),
-        Some(items) => status_set(items, &obj.path_of("expect_status"), errs),
-    };
-    let critical = obj.bool("critical", errs).unwrap_or(true);
-    let cluster = cluster?;
-    Some(Check {
-        name: name?,
-        authority: authority.unwrap_or_else(|| cluster.clone()),
-        cluster,
-        method,
-        path: call_path,
-        headers,
-        timeout_ms,
-        expect_status,
-        critical,
-    })
-}
-
-fn status_set(items: &[Value], path: &str, errs: &mut Errors) -> StatusSet {
-    let mut ranges = Vec::new();
-    if items.is_empty() {
-        errs.push(path, "must list at least one status");
-    }
-    for (i, v) in items.iter().enumerate() {
-        let item_path = index(path, i);
-        let range = match v {
-            Value::Number(n) => n
-                .as_u64()
-                .and_then(|n| u16::try_from(n).ok())
-                .map(|n| (n, n)),
-            Value::String(s) => s.split_once('-').and_then(|(lo, hi)| {
-                Some((
-                    lo.trim().parse::<u16>().ok()?,
-                    hi.trim().parse::<u16>().ok()?,
-                ))
-            }),
-            _ => None,
-        };
-        match range {
-            Some((lo, hi))
-                if (100..=599).contains(&lo) && (100..=599).contains(&hi) && lo <= hi =>
-            {
-                ranges.push((lo, hi))
-            }
-            _ => errs.push(
-                &item_path,
-                format!("{v} is not a status (100-599) or a range like \"200-299\""),
             ),
         }
     }
-    StatusSet(ranges)
+    let details = obj
+        .choice(
+            "details",
+            &[
+                ("never", Details::Never),
+                ("authorized", Details::Authorized),
+                ("always", Details::Always),
+            ],
+            errs,
+        )
+        .unwrap_or(Details::Authorized);
+    let warnings_as_errors = obj.bool("warnings_as_errors", errs).unwrap_or(false);
+    let degraded_header = obj.bool("degraded_header", errs).unwrap_or(false);
+    let status_codes = obj
+        .get("status_codes")
+        .and_then(|v| status_codes(v, &obj.path_of("status_codes"), errs))
+        .unwrap_or_default();
+
+    Some((
+        Endpoint {
+            name: name?,
+            path: req_path?,
+            checks: refs,
+            access,
+            on_unauthorized,
+            deadline_ms,
+            format,
+            warnings_as_errors,
+            status_codes,
+            degraded_header,
+            details,
+        },
+        includes,
+    ))
+}
+
+fn status_codes(value: &Value, path: &str, errs: &mut Errors) -> Option<StatusCodes> {
+    let obj = Obj::open(value, path, fields::STATUS_CODES, errs)?;
+    let defaults = StatusCodes::default();
+    let mut code = |key: &str, default: u16| match obj.number(key, errs) {
+        None => default,
+        Some(n) if (100..=599).contains(&n) => u16::try_from(n).unwrap_or(default),
+        Some(n) => {
+            errs.push(
+                &obj.path_of(key),
+                format!("{n} is not an HTTP status (100-599)"),
+            );
+            default
+        }
+    };
+    Some(StatusCodes {
+        pass: code("pass", defaults.pass),
+        warn: code("warn", defaults.warn),
+        fail: code("fail", defaults.fail),
+    })
+}
+
+/// Adds the checks of included endpoints (transitively, included first) to
+/// each endpoint, and checks every timeout against the deadline.
+fn resolve_includes(
+    endpoints: &mut [Endpoint],
+    includes: &[Vec<(String, String)>],
+    checks: &[Check],
+    errs: &mut Errors,
+) {
+    let mut direct: Vec<Vec<usize>> = vec![Vec::new(); endpoints.len()];
+    for (i, list) in includes.iter().enumerate() {
+        for (name, path) in list {
+            match endpoints.iter().position(|e| &e.name == name) {
+                None => errs.push(path, format!("unknown endpoint {name:?}")),
+                Some(j) => {
+                    if let Some(d) = direct.get_mut(i) {
+                        d.push(j);
+                    }
+                }
+            }
+        }
+    }
+    /// Depth-first; true when `at` is reached again through `trail`.
+    fn collect(
+        at: usize,
+        endpoints: &[Endpoint],
+        direct: &[Vec<usize>],
+        trail: &mut Vec<usize>,
+        out: &mut Vec<usize>,
+    ) -> bool {
+        if trail.contains(&at) {
+            return true;
+        }
+        trail.push(at);
+        let mut cycle = false;
+        for &j in direct.get(at).into_iter().flatten() {
+            cycle |= collect(j, endpoints, direct, trail, out);
+        }
+        for &c in endpoints.get(at).map_or(&[][..], |e| e.checks.as_slice()) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        trail.pop();
+        cycle
+    }
+    let mut resolved = Vec::with_capacity(endpoints.len());
+    for i in 0..endpoints.len() {
+        let mut out = Vec::new();
+        if collect(i, endpoints, &direct, &mut Vec::new(), &mut out) {
+            errs.push(&format!("endpoints[{i}].include"), "includes form a cycle");
+        }
+        resolved.push(out);
+    }
+    for (i, (e, list)) in endpoints.iter_mut().zip(resolved).enumerate() {
+        e.checks = list;
+        for c in e.checks.iter().filter_map(|&c| checks.get(c)) {
+            if let Some(t) = c.timeout_ms.filter(|&t| t > e.deadline_ms) {
+                errs.push(
+                    &format!("endpoints[{i}].deadline"),
+                    format!(
+                        "{} is shorter than check {:?}'s timeout {}",
+                        format_millis(e.deadline_ms),
+                        c.name,
+                        format_millis(t)
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// An HTTP token (RFC 9110): method names and header names.
-fn is_token(s: &str) -> bool {
+pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))

@@ -12,18 +12,25 @@ fn parse(json: &str) -> Result<Policy, Vec<String>> {
 }
 
 const GOOD: &str = r#"{
+  "service": {"id": "orders", "version": "1.4.2", "description": "Orders API"},
   "authorization": {"header": "X-Health", "secrets": [{"value": "s3cret"}, {"env": "TOKEN"}],
                     "path_prefix": "/health/", "query_param": "token", "bearer": true,
                     "on_unauthorized": "forbidden"},
   "endpoints": [
     {"name": "live", "path": "/livez", "access": "public"},
     {"name": "ready", "path": "/readyz", "checks": ["db", "cache"], "deadline": "1s", "format": "json",
-     "on_unauthorized": "pass_through"}
+     "on_unauthorized": "pass_through", "details": "always", "warnings_as_errors": true,
+     "status_codes": {"pass": 200, "warn": 299, "fail": 500}, "degraded_header": true},
+    {"name": "pipeline", "path": "/pipelinez", "include": ["ready"], "checks": ["status", "db"], "format": "html"}
   ],
   "checks": [
     {"name": "db", "cluster": "outbound|5432||db.prod.svc.cluster.local", "path": "/health", "timeout": "300ms",
      "expect_status": [200, "300-399"], "headers": {"X-Probe": "1"}},
-    {"name": "cache", "cluster": "cache", "method": "HEAD", "authority": "cache.local", "critical": false}
+    {"name": "cache", "cluster": "cache", "method": "HEAD", "authority": "cache.local", "critical": false,
+     "expect_body": {"contains": "PONG"}, "max_body": 1024, "warn_after": "100ms", "component_type": "datastore"},
+    {"name": "status", "cluster": "statuspage", "path": "/api/v2/status.json",
+     "expect_body": {"pointer": "/status/indicator", "equals": "none"}},
+    {"name": "celery", "cluster": "celery", "expect_body": {"pointer": "/ok", "one_of": ["pong"]}}
   ]
 }"#;
 
@@ -55,6 +62,23 @@ fn a_full_policy_validates_into_its_runtime_form() {
     );
     assert_eq!(ready.on_unauthorized, Unauthorized::PassThrough);
     assert_eq!(ready.checks, vec![0, 1]);
+    assert_eq!(ready.details, Details::Always);
+    assert!(ready.warnings_as_errors && ready.degraded_header);
+    assert_eq!(
+        ready.status_codes,
+        StatusCodes {
+            pass: 200,
+            warn: 299,
+            fail: 500
+        }
+    );
+    assert_eq!(live.details, Details::Authorized);
+    assert_eq!(live.status_codes, StatusCodes::default());
+    // Included checks first, then its own, without repeats.
+    let pipeline = &p.endpoints[2];
+    assert_eq!(pipeline.checks, vec![0, 1, 2]);
+    assert_eq!(pipeline.format, Format::Html);
+    assert_eq!(p.service.version.as_deref(), Some("1.4.2"));
 
     let db = &p.checks[0];
     assert_eq!((db.method.as_str(), db.path.as_str()), ("GET", "/health"));
@@ -78,6 +102,26 @@ fn a_full_policy_validates_into_its_runtime_form() {
     assert!(!cache.critical);
     assert_eq!(cache.timeout_for(ready), DEFAULT_TIMEOUT_MS);
     assert_eq!(cache.expect_status, StatusSet(vec![(200, 299)]));
+    assert_eq!(cache.expect_body, Some(BodyExpect::Contains("PONG".into())));
+    assert_eq!(
+        (
+            cache.max_body,
+            cache.warn_after_ms,
+            cache.component_type.as_str()
+        ),
+        (1024, Some(100), "datastore")
+    );
+    assert_eq!(
+        (db.max_body, db.warn_after_ms, db.component_type.as_str()),
+        (DEFAULT_MAX_BODY, None, "component")
+    );
+    assert_eq!(
+        p.checks[2].expect_body,
+        Some(BodyExpect::Pointer {
+            pointer: "/status/indicator".into(),
+            accepted: vec![serde_json::json!("none")]
+        })
+    );
 }
 
 #[test]
@@ -100,14 +144,14 @@ fn invalid_policies_name_every_field_at_once() {
         (
             r#"{"endpoints": [{"name": "ready", "path": "/readyz", "access": "public", "checks": ["dbb"]}], "checks": [], "extra": 1}"#,
             &[
-                "extra: unknown field (expected one of: endpoints, checks, authorization)",
+                "extra: unknown field (expected one of: service, endpoints, checks, authorization)",
                 "endpoints[0].checks[0]: unknown check \"dbb\"",
             ],
         ),
         (
             r#"{"endpoints": [{"name": "Ready!", "path": "readyz", "access": "open", "deadline": "0s", "pathh": 1}]}"#,
             &[
-                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, access, on_unauthorized, deadline, format)",
+                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, include, access, details, on_unauthorized, deadline, format, warnings_as_errors, status_codes, degraded_header)",
                 "endpoints[0].name: \"Ready!\" must be non-empty and use only a-z, 0-9, '-' and '_'",
                 "endpoints[0].path: \"readyz\" must start with '/' and hold no query, fragment or spaces",
                 "endpoints[0].access: \"open\" is not one of: protected, public",
@@ -122,9 +166,9 @@ fn invalid_policies_name_every_field_at_once() {
             r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["db", "db", 3], "deadline": "300ms"}],
                 "checks": [{"name": "db", "cluster": "db", "timeout": "500ms"}]}"#,
             &[
-                "endpoints[0].deadline: 300ms is shorter than check \"db\"'s timeout 500ms",
                 "endpoints[0].checks[1]: check \"db\" is listed twice",
                 "endpoints[0].checks[2]: expected a check name, found a number",
+                "endpoints[0].deadline: 300ms is shorter than check \"db\"'s timeout 500ms",
             ],
         ),
         (
@@ -177,13 +221,50 @@ fn invalid_policies_name_every_field_at_once() {
                 "authorization.bearer: expected true or false, found a number",
                 "authorization: secrets are set but no way to present them: set header, path_prefix, query_param or bearer",
                 "endpoints[0].deadline: \"2h\" has unknown unit \"h\" (use ms, s or m)",
-                "endpoints[0].format: \"xml\" is not one of: text, json",
+                "endpoints[0].format: \"xml\" is not one of: text, json, health, html, atom, rss, dhc",
             ],
         ),
         (
             r#"{"authorization": {"header": "x-h", "path_prefix": "/health", "secrets": [{"value": "x"}]},
                 "endpoints": [{"name": "r", "path": "/health/r"}]}"#,
             &["endpoints[0].path: \"/health/r\" lies under authorization.path_prefix \"/health\""],
+        ),
+        (
+            r#"{"endpoints": [
+                  {"name": "a", "path": "/a", "access": "public", "include": ["b", "zz", 1], "details": "some",
+                   "status_codes": {"pass": 200, "fail": 700, "other": 1}, "warnings_as_errors": "no"},
+                  {"name": "b", "path": "/b", "access": "public", "include": ["a"]},
+                  {"name": "c", "path": "/c", "access": "public", "checks": ["slow"], "deadline": "300ms"},
+                  {"name": "d", "path": "/d", "access": "public", "include": ["c"], "deadline": "200ms"}],
+                "checks": [
+                  {"name": "slow", "cluster": "c", "timeout": "250ms", "warn_after": "250ms", "max_body": 0,
+                   "expect_body": {"contains": "x", "pointer": "/a"}},
+                  {"name": "b1", "cluster": "c", "expect_body": {"pointer": "a", "equals": 1, "one_of": [1]}},
+                  {"name": "b2", "cluster": "c", "expect_body": {"pointer": "/a"}},
+                  {"name": "b3", "cluster": "c", "expect_body": {"contains": "", "equals": 2, "size": 1}},
+                  {"name": "b4", "cluster": "c", "max_body": -5, "expect_body": {"pointer": "/a", "one_of": []}}]}"#,
+            &[
+                "checks[0].expect_body: set either contains or pointer, not both",
+                "checks[0].max_body: must be between 1 and 16777216 bytes",
+                "checks[0].warn_after: 250ms is not below the timeout 250ms: the check would never warn",
+                "checks[1].expect_body.pointer: \"a\" is not a JSON pointer (it starts with '/', e.g. \"/status/indicator\")",
+                "checks[1].expect_body: set either equals or one_of, not both",
+                "checks[2].expect_body: pointer needs equals or one_of",
+                "checks[3].expect_body.size: unknown field (expected one of: contains, pointer, equals, one_of)",
+                "checks[3].expect_body: equals and one_of go with pointer, not contains",
+                "checks[3].expect_body.contains: must not be empty",
+                "checks[4].expect_body.one_of: must list at least one value",
+                "checks[4].max_body: expected a whole number, found -5",
+                "endpoints[0].include[2]: expected an endpoint name, found a number",
+                "endpoints[0].details: \"some\" is not one of: never, authorized, always",
+                "endpoints[0].warnings_as_errors: expected true or false, found a string",
+                "endpoints[0].status_codes.other: unknown field (expected one of: pass, warn, fail)",
+                "endpoints[0].status_codes.fail: 700 is not an HTTP status (100-599)",
+                "endpoints[0].include[1]: unknown endpoint \"zz\"",
+                "endpoints[0].include: includes form a cycle",
+                "endpoints[1].include: includes form a cycle",
+                "endpoints[3].deadline: 200ms is shorter than check \"slow\"'s timeout 250ms",
+            ],
         ),
         (
             r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "deadline": "61s"}]}"#,

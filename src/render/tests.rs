@@ -1,23 +1,86 @@
-use super::*;
-use crate::report::CheckReport;
+//! Golden files: every view of a few reports, compared byte for byte with
+//! `tests/golden/`. `MESHPROBE_BLESS=1 cargo test --lib render` rewrites
+//! them (then read the diff).
 
-fn report() -> Report {
-    Report::new(
-        "ready",
-        vec![
-            CheckReport::new("db", true, Ok(()), 12),
-            CheckReport::new("cache", false, Err("timeout after 300ms".into()), 300),
-            CheckReport::new("we\"ird<name>", true, Err("status \"5\\0\"\n".into()), 1),
-        ],
-    )
+use super::*;
+use crate::policy::Service;
+use crate::report::CheckReport;
+use std::path::PathBuf;
+
+const AT: u64 = 1_795_221_601_123; // 2026-11-21T00:40:01.123Z
+
+fn check(name: &str, critical: bool, outcome: Result<(), &str>, latency: u64) -> CheckReport {
+    let mut c = CheckReport::at(name, critical, outcome.map_err(String::from), latency, AT);
+    if name == "db" {
+        c.component_type = "datastore".into();
+    }
+    c
 }
 
-fn view(format: Format, verbose: bool, details: bool) -> View {
-    View {
-        format,
-        verbose,
-        details,
+/// One passing, one warning, one failing check, a hostile name and reason.
+fn mixed() -> Report {
+    let mut r = Report::new(
+        "ready",
+        vec![
+            check("db", true, Ok(()), 12),
+            check("cache", false, Err("timeout after 300ms"), 300),
+            check(
+                "search",
+                true,
+                Err("unexpected status 500 (expected 200-299)"),
+                4,
+            ),
+            check(
+                "<script>alert(1)</script>",
+                true,
+                Err("body has \"quotes\" & <tags>\nand a line break"),
+                1,
+            ),
+        ],
+    );
+    r.at_ms = AT;
+    r.notes = vec!["unknown check \"nope\" in exclude".into()];
+    r
+}
+
+fn passing() -> Report {
+    let mut r = Report::new(
+        "ready",
+        vec![
+            check("db", true, Ok(()), 3),
+            check("cache", false, Ok(()), 5),
+        ],
+    );
+    r.at_ms = AT;
+    r
+}
+
+fn service() -> Service {
+    Service {
+        id: Some("orders".into()),
+        version: Some("1.4.2".into()),
+        description: Some("Orders API".into()),
     }
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn assert_golden(name: &str, got: &str) {
+    let path = golden_dir().join(name);
+    if std::env::var("MESHPROBE_BLESS").is_ok() {
+        std::fs::create_dir_all(golden_dir()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: MESHPROBE_BLESS=1 cargo test --lib render",
+            path.display()
+        )
+    });
+    assert_eq!(got, want, "{name} differs from its golden file");
 }
 
 fn body(r: &Reply) -> &str {
@@ -25,82 +88,160 @@ fn body(r: &Reply) -> &str {
 }
 
 #[test]
-fn text_views() {
-    let r = report();
+fn every_view_matches_its_golden_file() {
+    let ext = |f: Format| match f {
+        Format::Text => "txt",
+        Format::Json | Format::Dhc | Format::Health => "json",
+        Format::Html => "html",
+        Format::Atom | Format::Rss => "xml",
+    };
+    for (report_name, report) in [("mixed", mixed()), ("passing", passing())] {
+        for &(fname, format) in Format::ALL {
+            for (who, details) in [("details", true), ("anonymous", false)] {
+                for verbose in [false, true] {
+                    if verbose && format != Format::Text {
+                        continue; // ?verbose only changes the text view
+                    }
+                    let v = if verbose { "-verbose" } else { "" };
+                    let reply = render(&report, &View::new(format, verbose, details), &service());
+                    let name = format!("{report_name}-{fname}{v}-{who}.{}", ext(format));
+                    assert_golden(&name, body(&reply));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn json_views_are_valid_json() {
+    for report in [mixed(), passing()] {
+        for format in [Format::Json, Format::Dhc, Format::Health] {
+            for details in [true, false] {
+                let reply = render(&report, &View::new(format, false, details), &service());
+                let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+                assert!(v.is_object());
+            }
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(
+        &render(&mixed(), &View::new(Format::Json, false, true), &service()).body,
+    )
+    .unwrap();
     assert_eq!(
-        body(&render(&r, &view(Format::Text, false, true))),
-        "fail\n"
-    );
-    assert_eq!(
-        body(&render(&r, &view(Format::Text, true, true))),
-        "[+]db ok\n[!]cache warn: timeout after 300ms\n[-]we\"ird<name> failed: status \"5\\0\"\n\nready check failed\n"
-    );
-    // Without details, verbose shows nothing more than the status.
-    assert_eq!(
-        body(&render(&r, &view(Format::Text, true, false))),
-        "fail\n"
-    );
-    let pass = Report::new("live", vec![]);
-    assert_eq!(
-        body(&render(&pass, &view(Format::Text, false, false))),
-        "ok\n"
-    );
-    assert_eq!(
-        body(&render(&pass, &view(Format::Text, true, true))),
-        "live check passed\n"
-    );
-    let warn = Report::new(
-        "ready",
-        vec![CheckReport::new("cache", false, Err("down".into()), 3)],
-    );
-    assert_eq!(
-        body(&render(&warn, &view(Format::Text, false, true))),
-        "warn\n"
+        v["checks"]["<script>alert(1)</script>"]["reason"],
+        "body has \"quotes\" & <tags>\nand a line break"
     );
 }
 
 #[test]
-fn json_views_are_valid_json_in_a_fixed_order() {
-    let r = report();
-    let full = render(&r, &view(Format::Json, false, true));
+fn anonymous_views_name_no_check_and_no_version() {
+    for &(_, format) in Format::ALL {
+        for verbose in [false, true] {
+            let reply = render(&mixed(), &View::new(format, verbose, false), &service());
+            let text = body(&reply);
+            for secret in [
+                "db", "cache", "search", "alert", "timeout", "1.4.2", "nope", "orders",
+            ] {
+                assert!(
+                    !text.contains(secret),
+                    "{format:?} shows {secret:?}: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn markup_is_escaped() {
+    for format in [Format::Html, Format::Atom, Format::Rss] {
+        let reply = render(&mixed(), &View::new(format, false, true), &service());
+        let text = body(&reply);
+        assert!(!text.contains("<script>"), "{format:?}");
+        assert!(!text.contains("<tags>"), "{format:?}");
+    }
     assert_eq!(
-        body(&full),
-        concat!(
-            r#"{"status":"fail","checks":{"db":{"status":"pass","latency_ms":12},"#,
-            r#""cache":{"status":"warn","reason":"timeout after 300ms","latency_ms":300},"#,
-            r#""we\"ird<name>":{"status":"fail","reason":"status \"5\\0\"\n","latency_ms":1}}}"#,
-            "\n"
-        )
+        escape_markup("a<b>&\"'\u{1}"),
+        "a&lt;b&gt;&amp;&quot;&#39;\u{fffd}"
     );
-    let parsed: serde_json::Value = serde_json::from_slice(&full.body).unwrap();
-    assert_eq!(
-        parsed["checks"]["we\"ird<name>"]["reason"],
-        "status \"5\\0\"\n"
-    );
-    let anonymous = render(&r, &view(Format::Json, true, false));
-    assert_eq!(body(&anonymous), "{\"status\":\"fail\"}\n");
+}
+
+#[test]
+fn text_lines_cannot_be_forged_through_a_reason() {
+    let reply = render(&mixed(), &View::new(Format::Text, true, true), &service());
+    assert!(body(&reply)
+        .lines()
+        .all(|l| !l.starts_with("and a line break")));
 }
 
 #[test]
 fn statuses_and_headers() {
-    let r = report();
-    let reply = render(&r, &view(Format::Json, false, true));
-    assert_eq!(reply.status, 503);
-    assert!(reply
+    let fail = render(&mixed(), &View::new(Format::Json, false, true), &service());
+    assert_eq!(fail.status, 503);
+    assert!(fail
         .headers
         .contains(&("content-type", "application/json".into())));
-    assert!(reply
+    assert!(fail.headers.contains(&("cache-control", "no-store".into())));
+    assert!(fail.headers.contains(&("vary", "Accept".into())));
+    assert!(fail
         .headers
-        .contains(&("cache-control", "no-store".into())));
-    let ok = render(
-        &Report::new("live", vec![]),
-        &view(Format::Text, false, false),
+        .contains(&("x-content-type-options", "nosniff".into())));
+    // Feeds always answer 200.
+    for format in [Format::Atom, Format::Rss] {
+        assert_eq!(
+            render(&mixed(), &View::new(format, false, true), &service()).status,
+            200
+        );
+    }
+    // Status-code mapping and the degraded header.
+    let mut warn = passing();
+    warn.checks[1] = check("cache", false, Err("down"), 5);
+    warn.health = crate::report::aggregate(&warn.checks);
+    let view = View {
+        codes: StatusCodes {
+            pass: 200,
+            warn: 299,
+            fail: 500,
+        },
+        degraded_header: true,
+        ..View::new(Format::Text, false, true)
+    };
+    let reply = render(&warn, &view, &service());
+    assert_eq!(reply.status, 299);
+    assert!(reply.headers.contains(&("x-envoy-degraded", "true".into())));
+    assert_eq!(render(&mixed(), &view, &service()).status, 500);
+    let ok = render(&passing(), &view, &service());
+    assert!(!ok.headers.iter().any(|(k, _)| *k == "x-envoy-degraded"));
+    let html = render(
+        &passing(),
+        &View::new(Format::Html, false, true),
+        &service(),
     );
-    assert_eq!(ok.status, 200);
-    assert!(ok
+    assert!(html
         .headers
-        .contains(&("content-type", "text/plain; charset=utf-8".into())));
-    assert!(Reply::plain(404, "")
+        .contains(&("content-type", "text/html; charset=utf-8".into())));
+    assert!(html
         .headers
-        .contains(&("cache-control", "no-store".into())));
+        .iter()
+        .any(|(k, v)| *k == "content-security-policy" && v.contains("default-src 'none'")));
+}
+
+#[test]
+fn feed_ids_are_stable_across_latency_changes() {
+    let slow = |ms: u64| {
+        let mut r = Report::new(
+            "ready",
+            vec![check("db", true, Ok(()), ms).slow_after(Some(100))],
+        );
+        r.at_ms = AT + ms;
+        body(&render(
+            &r,
+            &View::new(Format::Atom, false, true),
+            &service(),
+        ))
+        .lines()
+        .find(|l| l.starts_with("<entry>"))
+        .map(|l| l[..l.find("</id>").unwrap()].to_string())
+        .unwrap()
+    };
+    assert_eq!(slow(351), slow(349));
 }

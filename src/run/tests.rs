@@ -6,6 +6,7 @@ fn ok() -> CalloutResponse<'static> {
     CalloutResponse {
         status: Some("200"),
         body: b"",
+        body_size: 0,
     }
 }
 
@@ -65,6 +66,7 @@ fn aggregation_of_mixed_outcomes() {
     let fail = CalloutResponse {
         status: Some("500"),
         body: b"",
+        body_size: 0,
     };
     // Non-critical cache fails: warn, still 200.
     let mut run = ProbeRun::start(&p, 1, 0);
@@ -122,6 +124,7 @@ fn late_duplicate_and_unknown_answers_change_nothing() {
     let fail = CalloutResponse {
         status: Some("500"),
         body: b"",
+        body_size: 0,
     };
     run.response(&p, 0, &fail, 20);
     run.response(&p, 7, &fail, 20);

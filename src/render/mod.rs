@@ -1,0 +1,120 @@
+//! Rendering a report into an HTTP answer: pure functions, one per format.
+
+mod feed;
+mod html;
+mod json;
+mod text;
+pub mod time;
+
+use crate::policy::{Format, Service, StatusCodes};
+use crate::report::{Health, Report};
+
+/// A local reply: status, headers, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A short plain-text answer (errors, 404, 405...), never cached.
+    pub fn plain(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![
+                ("content-type", "text/plain; charset=utf-8".into()),
+                ("cache-control", "no-store".into()),
+            ],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// How a report is shown to this caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub format: Format,
+    pub verbose: bool,
+    /// Check names, reasons, latencies and the version may be shown.
+    pub details: bool,
+    pub codes: StatusCodes,
+    /// `x-envoy-degraded` on a `warn` answer.
+    pub degraded_header: bool,
+}
+
+impl View {
+    /// A view with the default status codes and no degraded header.
+    pub fn new(format: Format, verbose: bool, details: bool) -> View {
+        View {
+            format,
+            verbose,
+            details,
+            codes: StatusCodes::default(),
+            degraded_header: false,
+        }
+    }
+}
+
+/// Renders `report` for `view`. For `HEAD` the same reply is sent: Envoy
+/// keeps its headers (with the `content-length` a GET would get) and never
+/// writes the body.
+pub fn render(report: &Report, view: &View, service: &Service) -> Reply {
+    let body = match view.format {
+        Format::Text => text::text(report, view),
+        Format::Json => json::json(report, view),
+        Format::Dhc => json::dhc(report, view),
+        Format::Health => json::health(report, view, service),
+        Format::Html => html::page(report, view),
+        Format::Atom => feed::atom(report, view),
+        Format::Rss => feed::rss(report, view),
+    };
+    let status = if view.format.is_feed() {
+        200
+    } else {
+        report.health.http_status(&view.codes)
+    };
+    let mut headers = vec![
+        ("content-type", view.format.content_type().into()),
+        ("cache-control", "no-store".into()),
+        ("vary", "Accept".into()),
+        ("x-content-type-options", "nosniff".into()),
+    ];
+    if view.format == Format::Html {
+        // Defence in depth: the page needs no script and no external asset.
+        headers.push((
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'".into(),
+        ));
+    }
+    if view.degraded_header && report.health == Health::Warn {
+        headers.push(("x-envoy-degraded", "true".into()));
+    }
+    Reply {
+        status,
+        headers,
+        body: body.into_bytes(),
+    }
+}
+
+/// Escapes text for HTML and XML (element content and quoted attributes).
+pub(crate) fn escape_markup(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // XML 1.0 forbids most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
+            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
