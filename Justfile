@@ -48,6 +48,11 @@ lint: setup
 docs:
     MESHPROBE_BLESS=1 cargo test --test docs
 
+# The tiers example: node / application / pipeline endpoints and every view.
+tiers: build
+    cargo build --quiet --example demo_deps
+    ENVOY="$(just envoy-path)" bash envoy/tiers/run.sh
+
 # Run the demo: Envoy on 127.0.0.1:10000 with the module and demo dependencies.
 demo: build
     cargo build --quiet --example demo_deps

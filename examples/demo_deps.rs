@@ -19,6 +19,8 @@ fn main() {
         ("db", 18081, Mode::Status(200)),
         ("cache", 18082, Mode::Status(200)),
         ("search", 18083, Mode::Status(200)),
+        ("statuspage", 18084, deps::statuspage("none")),
+        ("payments", 18085, deps::statuspage("none")),
     ];
     let mut running = Vec::new();
     for (name, port, mode) in servers {

@@ -11,9 +11,10 @@
 mod support;
 
 use std::time::Duration;
-use support::deps::{DepServer, Mode};
+use support::deps::Mode;
 use support::envoy::{Envoy, Setup};
-use support::http::{get, request, request_version, Response};
+use support::http::{request, request_version, Response};
+use support::stack::Stack;
 
 const SECRET: &str = "e2e-s3cret";
 
@@ -42,12 +43,13 @@ fn policy(deadline: &str, extra_checks: &str) -> String {
     )
 }
 
-struct Rig {
-    app: DepServer,
-    db: DepServer,
-    cache: DepServer,
-    search: DepServer,
-    envoy: Envoy,
+struct Rig(Stack);
+
+impl std::ops::Deref for Rig {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.0
+    }
 }
 
 impl Rig {
@@ -56,43 +58,16 @@ impl Rig {
     }
 
     fn with_policy(policy: &str) -> Rig {
-        let app = DepServer::start(Mode::Echo);
-        let db = DepServer::start(Mode::Status(200));
-        let cache = DepServer::start(Mode::Status(200));
-        let search = DepServer::start(Mode::Status(200));
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed_port = closed.local_addr().unwrap().port();
-        drop(closed);
-        let envoy = Envoy::start(&Setup {
+        let ok = Mode::Status(200);
+        Rig(Stack::start(
             policy,
-            clusters: &[
-                ("app", app.port),
-                ("db", db.port),
-                ("cache", cache.port),
-                ("search", search.port),
-                ("closed", closed_port),
-            ],
-            env: &[("PROBE_SECRET", SECRET)],
-        });
-        Rig {
-            app,
-            db,
-            cache,
-            search,
-            envoy,
-        }
-    }
-
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
-        get(self.envoy.port, path, headers)
+            &[("db", ok.clone()), ("cache", ok.clone()), ("search", ok)],
+            &[("PROBE_SECRET", SECRET)],
+        ))
     }
 
     fn probe(&self, path: &str) -> Response {
         self.get(path, &[("x-health", SECRET)])
-    }
-
-    fn dependency_hits(&self) -> usize {
-        self.db.hits() + self.cache.hits() + self.search.hits()
     }
 }
 
@@ -143,22 +118,26 @@ fn readiness_passes_in_text_and_json() {
     }
     // Each probe called each dependency once, at the configured path.
     assert_eq!(
-        (rig.db.hits(), rig.cache.hits(), rig.search.hits()),
+        (
+            rig.dep("db").hits(),
+            rig.dep("cache").hits(),
+            rig.dep("search").hits()
+        ),
         (4, 4, 4)
     );
     assert!(
-        rig.db.seen()[0].starts_with("GET /health HTTP/1.1"),
+        rig.dep("db").seen()[0].starts_with("GET /health HTTP/1.1"),
         "{:?}",
-        rig.db.seen()
+        rig.dep("db").seen()
     );
-    assert!(rig.cache.seen()[0].starts_with("GET /ping HTTP/1.1"));
+    assert!(rig.dep("cache").seen()[0].starts_with("GET /ping HTTP/1.1"));
     assert_eq!(rig.app.hits(), 0, "the application saw a probe");
 }
 
 #[test]
 fn a_critical_failure_is_503_naming_it() {
     let rig = Rig::start();
-    rig.db.set_mode(Mode::Status(500));
+    rig.dep("db").set_mode(Mode::Status(500));
     let r = rig.probe("/readyz?verbose");
     assert_eq!(r.status, 503);
     assert_eq!(
@@ -180,7 +159,7 @@ fn a_critical_failure_is_503_naming_it() {
 #[test]
 fn a_non_critical_failure_warns_with_200() {
     let rig = Rig::start();
-    rig.cache.set_mode(Mode::Status(503));
+    rig.dep("cache").set_mode(Mode::Status(503));
     let r = rig.probe("/readyz?verbose");
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -195,7 +174,7 @@ fn a_non_critical_failure_warns_with_200() {
 #[test]
 fn a_hanging_dependency_is_answered_within_the_deadline() {
     let rig = Rig::with_policy(&policy("400ms", ""));
-    rig.search.set_mode(Mode::Hang);
+    rig.dep("search").set_mode(Mode::Hang);
     let r = rig.probe("/readyz?verbose");
     assert_eq!(r.status, 503);
     assert!(
@@ -241,7 +220,7 @@ fn unknown_cluster_and_closed_port_fail_with_their_cause() {
 #[test]
 fn all_dependencies_are_called_in_parallel() {
     let rig = Rig::start();
-    for dep in [&rig.db, &rig.cache, &rig.search] {
+    for dep in [rig.dep("db"), rig.dep("cache"), rig.dep("search")] {
         dep.set_mode(Mode::Delay(300));
     }
     // Warm the connection pools so the figure is the fan-out alone.
@@ -312,7 +291,7 @@ fn secrets_in_path_query_and_bearer_are_accepted() {
             "[+]db ok\n[+]cache ok\n[+]search ok\nready check passed\n"
         );
     }
-    assert_eq!(rig.db.hits(), cases.len());
+    assert_eq!(rig.dep("db").hits(), cases.len());
     assert_eq!(rig.app.hits(), 0, "the application saw a probe");
 }
 

@@ -1,47 +1,11 @@
 #!/usr/bin/env bash
-# The meshprobe demo: starts the demo dependencies and application
-# (examples/demo_deps.rs) and a real Envoy with the module
-# (envoy/demo/envoy.yaml), shows live probe answers, and keeps running until
-# Ctrl-C. Run it with `just demo` from the repository root.
-# DEMO_ONCE=1 stops after the answers (used to check the demo itself).
+# The meshprobe demo (`just demo`): the demo dependencies and application,
+# a real Envoy with the module (envoy/demo/envoy.yaml), live probe answers,
+# then it keeps running until Ctrl-C. DEMO_ONCE=1 stops after the answers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-
-: "${ENVOY:?set ENVOY to the Envoy binary (just demo does)}"
-log_dir=$(mktemp -d)
-pids=()
-stop() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$log_dir"
-}
-trap stop EXIT
-trap 'exit 130' INT TERM
-
-target/debug/examples/demo_deps >"$log_dir/deps.log" 2>&1 &
-pids+=($!)
-"$ENVOY" -c envoy/demo/envoy.yaml --concurrency 2 --use-dynamic-base-id -l warning \
-    --log-path "$log_dir/envoy.log" &
-pids+=($!)
-
-# Wait for Envoy's admin API to say LIVE (polling, no fixed sleep).
-for _ in $(seq 1 300); do
-    if [ "$(curl -s 127.0.0.1:9901/ready 2>/dev/null)" = "LIVE" ]; then break; fi
-    if ! kill -0 "${pids[1]}" 2>/dev/null; then
-        echo "Envoy exited; its log:" >&2; cat "$log_dir/envoy.log" >&2; exit 1
-    fi
-    sleep 0.1
-done
-[ "$(curl -s 127.0.0.1:9901/ready)" = "LIVE" ] || { echo "Envoy did not become ready" >&2; exit 1; }
-
-show() { # show "title" curl-args...
-    echo
-    echo "== $1"
-    shift
-    printf '$ curl'; printf " %q" "$@"; echo
-    curl -s -w '(HTTP %{http_code}, %{time_total}s)\n' "$@"
-}
-mode() { curl -s "127.0.0.1:$1/__mode/$2" >/dev/null; }
+source envoy/lib.sh
+start_stack envoy/demo/envoy.yaml 9901
 
 show "Liveness: public, answered by the filter with zero callouts" \
     http://127.0.0.1:10000/livez

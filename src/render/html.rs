@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 const STYLE: &str = "body{font:16px/1.4 system-ui,sans-serif;margin:0 auto;max-width:48rem;padding:1rem;color:#1b1b1b}\
 h1{font-size:1.4rem;margin:.2rem 0}.state{display:inline-block;padding:.15rem .6rem;border-radius:.3rem;font-weight:600;color:#fff}\
 .pass{background:#1a7f37}.warn{background:#9a6700}.fail{background:#cf222e}\
-table{width:100%;border-collapse:collapse;margin-top:1rem}th,td{text-align:left;padding:.45rem .3rem;border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:anywhere}\
-td.num{text-align:right;white-space:nowrap}footer{margin-top:1rem;color:#555;font-size:.85rem}";
+table{width:100%;border-collapse:collapse;margin-top:1rem}th,td{text-align:left;padding:.45rem .3rem;border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:break-word}\
+td.num,td.st{white-space:nowrap}td.num{text-align:right}td.why{word-break:break-word}footer{margin-top:1rem;color:#555;font-size:.85rem}";
 
 fn label(health: Health) -> &'static str {
     match health {
@@ -37,7 +37,7 @@ pub fn page(report: &Report, view: &View) -> String {
         for c in &report.checks {
             let _ = writeln!(
                 out,
-                "<tr><td>{}</td><td><span class=\"state {}\">{}</span></td><td class=\"num\">{} ms</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"st\"><span class=\"state {}\">{}</span></td><td class=\"num\">{} ms</td><td class=\"why\">{}</td></tr>",
                 esc(&c.name),
                 c.health.as_str(),
                 c.health.as_str(),

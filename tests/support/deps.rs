@@ -24,10 +24,30 @@ pub enum Mode {
     Hang,
     /// Answer 200 with the request's head as the body (the application).
     Echo,
+    /// Answer with this status and a JSON body.
+    Json(u16, String),
+}
+
+/// A Statuspage (`/api/v2/status.json`) answer with this indicator.
+pub fn statuspage(indicator: &str) -> Mode {
+    let description = match indicator {
+        "none" => "All Systems Operational",
+        "minor" => "Minor Service Outage",
+        "major" => "Partial System Outage",
+        _ => "Major System Outage",
+    };
+    Mode::Json(
+        200,
+        format!(
+            r#"{{"page":{{"id":"demo","name":"Demo","url":"https://status.example"}},"status":{{"indicator":"{indicator}","description":"{description}"}}}}"#
+        ),
+    )
 }
 
 impl Mode {
-    /// `ok`, `fail`, `hang`, `slow` (700 ms), `status-<n>`, `delay-<ms>`, `echo`.
+    /// `ok`, `fail`, `hang`, `slow` (700 ms), `status-<n>`, `delay-<ms>`,
+    /// `echo`, `statuspage-<indicator>` (none, minor, major, critical),
+    /// `garbage` (200, not JSON).
     pub fn parse(word: &str) -> Option<Mode> {
         Some(match word {
             "ok" => Mode::Status(200),
@@ -35,7 +55,11 @@ impl Mode {
             "hang" => Mode::Hang,
             "slow" => Mode::Delay(700),
             "echo" => Mode::Echo,
+            "garbage" => Mode::Json(200, "\u{fffd}<html>not json".into()),
             w => {
+                if let Some(indicator) = w.strip_prefix("statuspage-") {
+                    return Some(statuspage(indicator));
+                }
                 if let Some(n) = w.strip_prefix("status-") {
                     Mode::Status(n.parse().ok()?)
                 } else if let Some(ms) = w.strip_prefix("delay-") {
@@ -160,6 +184,7 @@ fn serve(mut conn: TcpStream, shared: &Shared) {
                 respond(&mut conn, 200, b"ok\n");
             }
             Mode::Echo => respond(&mut conn, 200, head.as_bytes()),
+            Mode::Json(code, body) => respond(&mut conn, code, body.as_bytes()),
             Mode::Hang => {
                 while !shared.stop.load(Ordering::SeqCst) {
                     thread::sleep(Duration::from_millis(20));

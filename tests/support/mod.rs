@@ -1,3 +1,4 @@
 pub mod deps;
 pub mod envoy;
 pub mod http;
+pub mod stack;
