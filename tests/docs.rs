@@ -61,3 +61,34 @@ fn every_policy_example_in_the_readme_validates() {
     }
     assert!(examples > 0, "no policy example found in the README");
 }
+
+#[test]
+fn readme_lists_every_format_with_its_content_type() {
+    use meshprobe::format::Format;
+    let readme = std::fs::read_to_string(readme_path()).unwrap();
+    let format_doc = fields::ENDPOINT
+        .iter()
+        .find(|f| f.name == "format")
+        .unwrap();
+    for &(name, format) in Format::ALL {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("README's views table has no row for `{name}`"));
+        assert!(
+            row.contains(&format!("`{}`", format.content_type())),
+            "README's row for `{name}` lacks its content type {}",
+            format.content_type()
+        );
+        for media in format.media_types().iter().take(1) {
+            assert!(
+                row.contains(&format!("`{media}`")),
+                "README's row for `{name}` lacks {media}"
+            );
+        }
+        assert!(
+            format_doc.ty.contains(&format!("`{name}`")),
+            "endpoints[].format's type lacks `{name}`"
+        );
+    }
+}
