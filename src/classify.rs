@@ -23,6 +23,14 @@ pub enum Decision {
     PassThrough { new_path: Option<String> },
     /// Answer locally with this reply and stop.
     Reply(Reply),
+    /// A protected endpoint without a valid secret: answered with `reply`
+    /// (404 or 403), or, when `None`, passed upstream like `PassThrough`.
+    /// Never a callout, never a detail.
+    Unauthorized {
+        endpoint: usize,
+        reply: Option<Reply>,
+        new_path: Option<String>,
+    },
     /// Run the endpoint and answer with its report.
     Probe(Probe),
 }
@@ -61,10 +69,19 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
 
     let authorized = is_authorized(policy, path_token, query, headers);
     if ep.access == Access::Protected && !authorized {
-        return match ep.on_unauthorized {
-            Unauthorized::NotFound => Decision::Reply(Reply::plain(404, "")),
-            Unauthorized::Forbidden => Decision::Reply(Reply::plain(403, "forbidden\n")),
-            Unauthorized::PassThrough => pass_through(policy, path, query),
+        let reply = match ep.on_unauthorized {
+            Unauthorized::NotFound => Some(Reply::plain(404, "")),
+            Unauthorized::Forbidden => Some(Reply::plain(403, "forbidden\n")),
+            Unauthorized::PassThrough => None,
+        };
+        let new_path = match (&reply, pass_through(policy, path, query)) {
+            (None, Decision::PassThrough { new_path }) => new_path,
+            _ => None,
+        };
+        return Decision::Unauthorized {
+            endpoint,
+            reply,
+            new_path,
         };
     }
 

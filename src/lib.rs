@@ -11,9 +11,11 @@
 //! - [`report`]: check results and their aggregation;
 //! - [`render`] and [`negotiate`]: the answer in text or JSON.
 
+pub mod cache;
 pub mod classify;
 pub mod duration;
 pub mod format;
+pub mod metrics;
 pub mod negotiate;
 pub mod outcome;
 pub mod policy;

@@ -1,9 +1,10 @@
 //! The result of one probe run, and how check results aggregate.
 
 use crate::policy::StatusCodes;
+use serde::{Deserialize, Serialize};
 
 /// Health of one check or of a whole endpoint. Ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Health {
     Pass,
     Warn,
@@ -31,7 +32,7 @@ impl Health {
 }
 
 /// One check's result within a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     pub name: String,
     pub health: Health,
@@ -92,7 +93,7 @@ impl CheckReport {
 }
 
 /// The result of running an endpoint's checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub endpoint: String,
     pub health: Health,

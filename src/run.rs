@@ -174,6 +174,13 @@ impl ProbeRun {
         if pending && elapsed < self.deadline_ms {
             return None;
         }
+        Some(self.report_now(policy, now_ms))
+    }
+
+    /// The report as it stands: checks still pending fail with `deadline
+    /// <d> exceeded` (for callers whose own deadline has come).
+    pub fn report_now(&mut self, policy: &Policy, now_ms: u64) -> Report {
+        let elapsed = now_ms.saturating_sub(self.started_ms);
         let deadline = self.deadline_ms;
         let checks = self
             .slots
@@ -194,7 +201,12 @@ impl ProbeRun {
             .warnings_as_errors(ep.is_some_and(|e| e.warnings_as_errors));
         report.at_ms = now_ms;
         report.notes = std::mem::take(&mut self.notes);
-        Some(report)
+        report
+    }
+
+    /// When the run's deadline passes (ms, host clock).
+    pub fn deadline_at(&self) -> u64 {
+        self.started_ms.saturating_add(self.deadline_ms)
     }
 
     /// How many callouts are still unanswered.

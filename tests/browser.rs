@@ -59,7 +59,7 @@ fn browse(url: &str, args: &[&str]) -> String {
 }
 
 const POLICY: &str = r#"{
-  "endpoints": [{"name": "pipeline", "path": "/statusz", "access": "public", "details": "always",
+  "endpoints": [{"ttl": "0s", "name": "pipeline", "path": "/statusz", "access": "public", "details": "always",
                  "format": "html", "checks": ["db", "cache", "payments"]}],
   "checks": [
     {"name": "db", "cluster": "db"},

@@ -27,9 +27,9 @@ fn policy(deadline: &str, extra_checks: &str) -> String {
                      "path_prefix": "/health", "query_param": "health_token", "bearer": true}},
   "endpoints": [
     {{"name": "live", "path": "/livez", "access": "public"}},
-    {{"name": "ready", "path": "/readyz", "checks": ["db", "cache", "search"], "deadline": "{deadline}"}},
-    {{"name": "deep", "path": "/deepz", "checks": ["db"], "on_unauthorized": "forbidden"}},
-    {{"name": "appz", "path": "/appz", "checks": ["db"], "on_unauthorized": "pass_through"}}
+    {{"ttl": "0s", "name": "ready", "path": "/readyz", "checks": ["db", "cache", "search"], "deadline": "{deadline}"}},
+    {{"ttl": "0s", "name": "deep", "path": "/deepz", "checks": ["db"], "on_unauthorized": "forbidden"}},
+    {{"ttl": "0s", "name": "appz", "path": "/appz", "checks": ["db"], "on_unauthorized": "pass_through"}}
     {extra_checks}
   ],
   "checks": [
@@ -196,8 +196,8 @@ fn a_hanging_dependency_is_answered_within_the_deadline() {
 
 #[test]
 fn unknown_cluster_and_closed_port_fail_with_their_cause() {
-    let extra = r#", {"name": "ghosts", "path": "/ghostz", "checks": ["ghost", "db"]},
-                   {"name": "closed", "path": "/closedz", "checks": ["closed"]}"#;
+    let extra = r#", {"ttl": "0s", "name": "ghosts", "path": "/ghostz", "checks": ["ghost", "db"]},
+                   {"ttl": "0s", "name": "closed", "path": "/closedz", "checks": ["closed"]}"#;
     let rig = Rig::with_policy(&policy("800ms", extra));
     let r = rig.probe("/ghostz?verbose");
     assert_eq!(r.status, 503);

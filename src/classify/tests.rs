@@ -60,7 +60,21 @@ fn probe_of(endpoint: usize, checks: Vec<usize>, notes: Vec<&str>) -> Decision {
 fn status(d: &Decision) -> Option<u16> {
     match d {
         Decision::Reply(r) => Some(r.status),
+        Decision::Unauthorized { reply: Some(r), .. } => Some(r.status),
         _ => None,
+    }
+}
+
+fn unauth(endpoint: usize, status: u16) -> Decision {
+    let reply = match status {
+        404 => Some(Reply::plain(404, "")),
+        403 => Some(Reply::plain(403, "forbidden\n")),
+        _ => None,
+    };
+    Decision::Unauthorized {
+        endpoint,
+        reply,
+        new_path: None,
     }
 }
 
@@ -127,62 +141,36 @@ fn classification_table() {
             probe(2, true, Json, false),
         ),
         // Unauthorized: default 404, forbidden 403, pass_through upstream.
-        ("/readyz", vec![], Decision::Reply(Reply::plain(404, ""))),
-        (
-            "/readyz",
-            vec![("x-health", "S3cret")],
-            Decision::Reply(Reply::plain(404, "")),
-        ),
-        (
-            "/readyz",
-            vec![("x-health", "s3cret ")],
-            Decision::Reply(Reply::plain(404, "")),
-        ),
-        (
-            "/readyz",
-            vec![("x-health", "s3cre")],
-            Decision::Reply(Reply::plain(404, "")),
-        ),
-        (
-            "/readyz",
-            vec![("x-health", "")],
-            Decision::Reply(Reply::plain(404, "")),
-        ),
+        ("/readyz", vec![], unauth(1, 404)),
+        ("/readyz", vec![("x-health", "S3cret")], unauth(1, 404)),
+        ("/readyz", vec![("x-health", "s3cret ")], unauth(1, 404)),
+        ("/readyz", vec![("x-health", "s3cre")], unauth(1, 404)),
+        ("/readyz", vec![("x-health", "")], unauth(1, 404)),
         (
             "/readyz",
             vec![("x-health", "s3cret,s3cret")],
-            Decision::Reply(Reply::plain(404, "")),
+            unauth(1, 404),
         ),
-        (
-            "/readyz?token=",
-            vec![],
-            Decision::Reply(Reply::plain(404, "")),
-        ),
+        ("/readyz?token=", vec![], unauth(1, 404)),
         (
             "/readyz",
             vec![("authorization", "Basic s3cret")],
-            Decision::Reply(Reply::plain(404, "")),
+            unauth(1, 404),
         ),
         (
             "/readyz",
             vec![("authorization", "Bearer  s3cret")],
-            Decision::Reply(Reply::plain(404, "")),
+            unauth(1, 404),
         ),
-        (
-            "/health/wrong/ready",
-            vec![],
-            Decision::Reply(Reply::plain(404, "")),
-        ),
-        (
-            "/deep",
-            vec![],
-            Decision::Reply(Reply::plain(403, "forbidden\n")),
-        ),
-        ("/appz", vec![("x-health", "nope")], PASS),
+        ("/health/wrong/ready", vec![], unauth(1, 404)),
+        ("/deep", vec![], unauth(2, 403)),
+        ("/appz", vec![("x-health", "nope")], unauth(3, 0)),
         (
             "/appz?token=nope&x=1",
             vec![],
-            Decision::PassThrough {
+            Decision::Unauthorized {
+                endpoint: 3,
+                reply: None,
                 new_path: Some("/appz?x=1".into()),
             },
         ),

@@ -16,11 +16,11 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
         if n.is_empty()
             || !n
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
         {
             errs.push(
                 &obj.path_of("name"),
-                format!("{n:?} must be non-empty and use only A-Z, a-z, 0-9, '-', '_' and '.'"),
+                format!("{n:?} must be non-empty and use only A-Z, a-z, 0-9, '-' and '_'"),
             );
             return None;
         }

@@ -176,6 +176,14 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A duration string in milliseconds where zero is allowed.
+    pub fn duration_or_zero(&self, key: &str, errs: &mut Errors) -> Option<u64> {
+        let text = self.string(key, errs)?;
+        crate::duration::parse_millis(&text)
+            .map_err(|reason| errs.push(&self.path_of(key), reason))
+            .ok()
+    }
+
     /// One of a fixed set of words.
     pub fn choice<T: Copy>(
         &self,

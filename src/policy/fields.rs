@@ -91,6 +91,11 @@ pub const ENDPOINT: &[FieldDoc] = &[
     f("format", "`text` \\| `json` \\| `health` \\| `html` \\| `atom` \\| `rss` \\| `dhc`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
     f("warnings_as_errors", "bool", "`false`", "A `warn` fails the endpoint."),
     f("status_codes", "object", "`{\"pass\": 200, \"warn\": 200, \"fail\": 503}`", "HTTP status per health (feeds always answer 200)."),
+    f("ttl", "duration", "`\"2s\"`", "One run of the checks serves every probe (on every worker) for this long; `\"0s\"`: no cache (in-flight runs are still shared)."),
+    f("refresh", "bool", "`false`", "Refresh the result in the background before it expires, so probes never wait for callouts."),
+    f("max_stale", "duration", "`\"30s\"` (at least `ttl`)", "A result older than this is never served."),
+    f("on_stale", "`run` \\| `fail`", "`run`", "With `refresh`, when the result is older than `max_stale`: run the checks now, or answer `fail` (`stale result`)."),
+    f("on_startup", "`run` \\| `fail`", "`run`", "Before the first result exists: run the checks now, or answer `fail` (`no result yet`)."),
     f("degraded_header", "bool", "`false`", "Add `x-envoy-degraded: true` to a `warn` answer, so Envoy active health checking deprioritises the host instead of ejecting it."),
 ];
 
@@ -103,7 +108,7 @@ pub const STATUS_CODES: &[FieldDoc] = &[
 
 #[rustfmt::skip]
 pub const CHECK: &[FieldDoc] = &[
-    f("name", "string", "required", "Check name (`[A-Za-z0-9_.-]`), shown in answers."),
+    f("name", "string", "required", "Check name (`[A-Za-z0-9_-]`), shown in answers."),
     f("cluster", "string", "required", "Envoy cluster the callout goes to (Istio: `outbound\\|8080\\|\\|db.prod.svc.cluster.local`)."),
     f("method", "string", "`GET`", "HTTP method of the callout."),
     f("path", "string", "`/`", "Path of the callout."),

@@ -103,6 +103,34 @@ pub enum BodyExpect {
     },
 }
 
+/// What a probe gets when the cached result is too old, or missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMiss {
+    /// Run the checks now and answer with the result.
+    Run,
+    /// Answer `fail` at once, saying why.
+    Fail,
+}
+
+/// How an endpoint's results are cached and shared across workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// A result younger than this is served without a run; 0 = no cache.
+    pub ttl_ms: u64,
+    /// Refresh in the background (root context tick), so probes are
+    /// answered from the cache with zero callouts.
+    pub refresh: bool,
+    /// A result older than this is never served.
+    pub max_stale_ms: u64,
+    pub on_stale: OnMiss,
+    pub on_startup: OnMiss,
+}
+
+/// Default cache TTL.
+pub const DEFAULT_TTL_MS: u64 = 2_000;
+/// Default age past which a result is not served.
+pub const DEFAULT_MAX_STALE_MS: u64 = 30_000;
+
 /// Default largest callout body read for a body expectation.
 pub const DEFAULT_MAX_BODY: u64 = 64 * 1024;
 
@@ -180,6 +208,7 @@ pub struct Endpoint {
     /// Add `x-envoy-degraded` to a `warn` answer.
     pub degraded_header: bool,
     pub details: Details,
+    pub cache: CachePolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -586,6 +615,46 @@ fn endpoint(
         .unwrap_or(Details::Authorized);
     let warnings_as_errors = obj.bool("warnings_as_errors", errs).unwrap_or(false);
     let degraded_header = obj.bool("degraded_header", errs).unwrap_or(false);
+    let miss = [("run", OnMiss::Run), ("fail", OnMiss::Fail)];
+    let ttl_ms = obj.duration_or_zero("ttl", errs).unwrap_or(DEFAULT_TTL_MS);
+    let max_stale_ms = obj
+        .duration("max_stale", errs)
+        .unwrap_or(DEFAULT_MAX_STALE_MS.max(ttl_ms));
+    let refresh = obj.bool("refresh", errs).unwrap_or(false);
+    if max_stale_ms < ttl_ms {
+        errs.push(
+            &obj.path_of("max_stale"),
+            format!(
+                "{} is shorter than ttl {}",
+                format_millis(max_stale_ms),
+                format_millis(ttl_ms)
+            ),
+        );
+    }
+    let on_stale = obj.choice("on_stale", &miss, errs).unwrap_or(OnMiss::Run);
+    let on_startup = obj.choice("on_startup", &miss, errs).unwrap_or(OnMiss::Run);
+    if !refresh && (on_stale == OnMiss::Fail || on_startup == OnMiss::Fail) {
+        errs.push(
+            &obj.path_of("refresh"),
+            "on_stale or on_startup \"fail\" needs refresh: true (else nothing would ever run the checks)",
+        );
+    }
+    if refresh && ttl_ms == 0 {
+        errs.push(&obj.path_of("refresh"), "needs a ttl above zero");
+    }
+    if ttl_ms > 3_600_000 || max_stale_ms > 3_600_000 {
+        errs.push(
+            &obj.path_of("max_stale"),
+            "ttl and max_stale must be at most 1h",
+        );
+    }
+    let cache = CachePolicy {
+        ttl_ms,
+        refresh,
+        max_stale_ms,
+        on_stale,
+        on_startup,
+    };
     let status_codes = obj
         .get("status_codes")
         .and_then(|v| status_codes(v, &obj.path_of("status_codes"), errs))
@@ -604,6 +673,7 @@ fn endpoint(
             status_codes,
             degraded_header,
             details,
+            cache,
         },
         includes,
     ))

@@ -20,7 +20,8 @@ const GOOD: &str = r#"{
     {"name": "live", "path": "/livez", "access": "public"},
     {"name": "ready", "path": "/readyz", "checks": ["db", "cache"], "deadline": "1s", "format": "json",
      "on_unauthorized": "pass_through", "details": "always", "warnings_as_errors": true,
-     "status_codes": {"pass": 200, "warn": 299, "fail": 500}, "degraded_header": true},
+     "status_codes": {"pass": 200, "warn": 299, "fail": 500}, "degraded_header": true,
+     "ttl": "1s", "refresh": true, "max_stale": "5s", "on_stale": "fail", "on_startup": "fail"},
     {"name": "pipeline", "path": "/pipelinez", "include": ["ready"], "checks": ["status", "db"], "format": "html"}
   ],
   "checks": [
@@ -73,6 +74,26 @@ fn a_full_policy_validates_into_its_runtime_form() {
         }
     );
     assert_eq!(live.details, Details::Authorized);
+    assert_eq!(
+        ready.cache,
+        CachePolicy {
+            ttl_ms: 1_000,
+            refresh: true,
+            max_stale_ms: 5_000,
+            on_stale: OnMiss::Fail,
+            on_startup: OnMiss::Fail
+        }
+    );
+    assert_eq!(
+        live.cache,
+        CachePolicy {
+            ttl_ms: DEFAULT_TTL_MS,
+            refresh: false,
+            max_stale_ms: DEFAULT_MAX_STALE_MS,
+            on_stale: OnMiss::Run,
+            on_startup: OnMiss::Run
+        }
+    );
     assert_eq!(live.status_codes, StatusCodes::default());
     // Included checks first, then its own, without repeats.
     let pipeline = &p.endpoints[2];
@@ -151,7 +172,7 @@ fn invalid_policies_name_every_field_at_once() {
         (
             r#"{"endpoints": [{"name": "Ready!", "path": "readyz", "access": "open", "deadline": "0s", "pathh": 1}]}"#,
             &[
-                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, include, access, details, on_unauthorized, deadline, format, warnings_as_errors, status_codes, degraded_header)",
+                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, include, access, details, on_unauthorized, deadline, format, warnings_as_errors, status_codes, ttl, refresh, max_stale, on_stale, on_startup, degraded_header)",
                 "endpoints[0].name: \"Ready!\" must be non-empty and use only a-z, 0-9, '-' and '_'",
                 "endpoints[0].path: \"readyz\" must start with '/' and hold no query, fragment or spaces",
                 "endpoints[0].access: \"open\" is not one of: protected, public",
@@ -264,6 +285,18 @@ fn invalid_policies_name_every_field_at_once() {
                 "endpoints[0].include: includes form a cycle",
                 "endpoints[1].include: includes form a cycle",
                 "endpoints[3].deadline: 200ms is shorter than check \"slow\"'s timeout 250ms",
+            ],
+        ),
+        (
+            r#"{"endpoints": [
+                  {"name": "a", "path": "/a", "access": "public", "ttl": "5s", "max_stale": "1s"},
+                  {"name": "b", "path": "/b", "access": "public", "on_stale": "fail"},
+                  {"name": "c", "path": "/c", "access": "public", "ttl": "0s", "refresh": true, "on_startup": "maybe"}]}"#,
+            &[
+                "endpoints[0].max_stale: 1s is shorter than ttl 5s",
+                "endpoints[1].refresh: on_stale or on_startup \"fail\" needs refresh: true (else nothing would ever run the checks)",
+                "endpoints[2].on_startup: \"maybe\" is not one of: run, fail",
+                "endpoints[2].refresh: needs a ttl above zero",
             ],
         ),
         (
