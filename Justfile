@@ -57,3 +57,11 @@ tiers: build
 demo: build
     cargo build --quiet --example demo_deps
     ENVOY="$(just envoy-path)" bash envoy/demo/run.sh
+
+# OCI image of the module in dist/oci/ (OCI image layout; Wasm artifact media types Istio pulls; no Docker engine). Push: skopeo copy oci:dist/oci:<tag> docker://<registry>/<repo>/meshprobe:<tag>
+image tag="": build
+    python3 tools/oci_image.py dist/meshprobe.wasm dist/oci --tag "{{tag}}"
+
+# Pin the sha256 of dist/meshprobe.wasm in istio/*.yaml (the https:// module examples).
+pin-sha: build
+    python3 tools/pin_sha.py dist/meshprobe.wasm istio

@@ -367,6 +367,7 @@ fn an_invalid_policy_stops_envoy_and_the_log_names_the_field() {
         policy: bad,
         clusters: &[("app", 1)],
         env: &[],
+        workers: 1,
     })
     .err()
     .expect("Envoy started with an invalid policy");
@@ -389,6 +390,7 @@ fn a_secret_from_a_missing_env_var_is_refused() {
         policy: &policy("800ms", ""),
         clusters: &[("app", 1)],
         env: &[],
+        workers: 1,
     })
     .err()
     .expect("Envoy started without the secret's env var");

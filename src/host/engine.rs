@@ -56,6 +56,8 @@ pub struct Engine {
     memo: Vec<Option<(Vec<u8>, Report)>>,
     /// Runners that went away with callouts pending.
     orphaned: Vec<u32>,
+    /// The context of the host callback being handled.
+    current: u32,
 }
 
 impl Engine {
@@ -70,6 +72,7 @@ impl Engine {
             remote: Vec::new(),
             memo: (0..n).map(|_| None).collect(),
             orphaned: Vec::new(),
+            current: 0,
         };
         // Create each lease key once, so every later take is a real
         // compare-and-swap (a missing key cannot be swapped).
@@ -99,6 +102,7 @@ impl Engine {
     /// Handles a probe from context `ctx`; true when it waits (answered
     /// later), false when it was answered at once.
     pub fn probe(&mut self, ctx: u32, probe: Probe, now: u64) -> bool {
+        self.current = ctx;
         let policy = self.policy.clone();
         let Some(ep) = policy.endpoints.get(probe.endpoint) else {
             return false;
@@ -266,6 +270,7 @@ impl Engine {
 
     /// A callout answered in context `current`.
     pub fn on_callout(&mut self, current: u32, token: u32, body_size: usize) {
+        self.current = current;
         let now = super::now_ms();
         let policy = self.policy.clone();
         let found = self.runs.iter().enumerate().find_map(|(i, r)| {
@@ -346,7 +351,10 @@ impl Engine {
         for w in &mine {
             self.answer_from(w.ctx, &w.probe, &report, now);
         }
-        let _ = hostcalls::set_effective_context(current);
+        if self.current != current {
+            let _ = hostcalls::set_effective_context(current);
+            self.current = current;
+        }
     }
 
     /// Answers a probe from a full report (narrowed to its checks).
@@ -378,12 +386,16 @@ impl Engine {
                 .headers
                 .push(("age", cache::age_secs(report.at_ms, now).to_string()));
         }
-        // The request may have gone away meanwhile: then there is no one
-        // to answer.
-        if hostcalls::set_effective_context(ctx).is_ok() {
-            send(&reply);
-            self.stats.count(metrics::probes(&ep.name, reply.status));
+        // Another request's answer: switch to its context (it may have
+        // gone away meanwhile: then there is no one to answer).
+        if ctx != self.current {
+            if hostcalls::set_effective_context(ctx).is_err() {
+                return;
+            }
+            self.current = ctx;
         }
+        send(&reply);
+        self.stats.count(metrics::probes(&ep.name, reply.status));
     }
 
     /// The request `ctx` went away.
@@ -401,6 +413,7 @@ impl Engine {
     /// Root context tick: overdue runs, orphaned runs, probes waiting on
     /// other workers, background refreshes.
     pub fn tick(&mut self, root: u32, now: u64) {
+        self.current = root;
         let policy = self.policy.clone();
         for endpoint in 0..self.runs.len() {
             let Some(Some(local)) = self.runs.get_mut(endpoint) else {
@@ -468,6 +481,9 @@ impl Engine {
                 self.start(endpoint, root, Vec::new(), now);
             }
         }
-        let _ = hostcalls::set_effective_context(root);
+        if self.current != root {
+            let _ = hostcalls::set_effective_context(root);
+            self.current = root;
+        }
     }
 }

@@ -120,11 +120,10 @@ impl Drop for Filter {
             return;
         }
         if let Some(engine) = &self.engine {
-            match engine.try_borrow_mut() {
-                Ok(mut e) => e.forget(self.id),
-                // Dropped while the engine answers probes: it learns of it
-                // when it next tries to answer this one.
-                Err(_) => {}
+            // While the engine is busy answering probes it cannot be told;
+            // it then learns of it when it next tries to answer this one.
+            if let Ok(mut e) = engine.try_borrow_mut() {
+                e.forget(self.id);
             }
         }
     }

@@ -58,6 +58,8 @@ pub struct Setup<'a> {
     pub clusters: &'a [(&'a str, u16)],
     /// VM environment variables.
     pub env: &'a [(&'a str, &'a str)],
+    /// Envoy worker threads (one VM each).
+    pub workers: u32,
 }
 
 /// YAML for one STRICT_DNS-free static cluster.
@@ -96,7 +98,13 @@ pub fn bootstrap(setup: &Setup<'_>, wasm: &str) -> String {
         .map(|(n, p)| cluster_yaml(n, *p))
         .collect();
     format!(
-        r#"admin:
+        r#"stats_config:
+  stats_tags:
+    - {{ tag_name: meshprobe_endpoint, regex: '^wasmcustom\.meshprobe\.(endpoint\.([^.]+)\.)' }}
+    - {{ tag_name: meshprobe_code, regex: '^wasmcustom\.meshprobe\.(?:endpoint\.[^.]+\.)?(code\.([0-9]+)\.)' }}
+    - {{ tag_name: meshprobe_check, regex: '^wasmcustom\.meshprobe\.(check\.([^.]+)\.)' }}
+    - {{ tag_name: meshprobe_outcome, regex: '^wasmcustom\.meshprobe\.(?:check\.[^.]+\.)?(outcome\.([^.]+)\.)' }}
+admin:
   address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
 static_resources:
   listeners:
@@ -172,7 +180,13 @@ impl Envoy {
         let child = Command::new(envoy_bin())
             .arg("-c")
             .arg(&config)
-            .args(["--concurrency", "1", "--use-dynamic-base-id", "-l", "info"])
+            .args([
+                "--concurrency",
+                &setup.workers.max(1).to_string(),
+                "--use-dynamic-base-id",
+                "-l",
+                "info",
+            ])
             .arg("--admin-address-path")
             .arg(&admin_file)
             .arg("--log-path")

@@ -64,8 +64,7 @@ pub fn try_request(
     }
     req.push_str("\r\n");
     conn.write_all(req.as_bytes()).ok()?;
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).ok()?;
+    let raw = read_response(&mut conn, method == "HEAD")?;
     let elapsed = start.elapsed();
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -107,4 +106,66 @@ fn dechunk(mut raw: &str) -> String {
         raw = rest[size..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Reads one response: the head, then as much body as it announces
+/// (`content-length`, chunked, or until the peer closes). Waiting for the
+/// close alone would measure Envoy's delayed-close timeout, not the answer.
+fn read_response(conn: &mut TcpStream, head_request: bool) -> Option<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            return if raw.is_empty() { None } else { Some(raw) };
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let header = |name: &str| {
+        head.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    if head_request {
+        // Nothing may follow the head: wait a little for stray body bytes.
+        let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(300)));
+        while let Ok(n) = conn.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        return Some(raw);
+    }
+    if status == 204 || status == 304 || (100..200).contains(&status) {
+        return Some(raw);
+    }
+    let done = |raw: &[u8]| -> bool {
+        let body = &raw[head_end..];
+        if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            body.len() >= len
+        } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            body.ends_with(b"0\r\n\r\n")
+        } else {
+            false
+        }
+    };
+    while !done(&raw) {
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    Some(raw)
 }

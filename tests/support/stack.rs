@@ -17,6 +17,15 @@ pub struct Stack {
 
 impl Stack {
     pub fn start(policy: &str, deps: &[(&str, Mode)], env: &[(&str, &str)]) -> Stack {
+        Self::with_workers(policy, deps, env, 1)
+    }
+
+    pub fn with_workers(
+        policy: &str,
+        deps: &[(&str, Mode)],
+        env: &[(&str, &str)],
+        workers: u32,
+    ) -> Stack {
         let app = DepServer::start(Mode::Echo);
         let deps: Vec<(String, DepServer)> = deps
             .iter()
@@ -31,6 +40,7 @@ impl Stack {
             policy,
             clusters: &clusters,
             env,
+            workers,
         });
         Stack { app, deps, envoy }
     }
