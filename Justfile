@@ -58,6 +58,11 @@ demo: build
     cargo build --quiet --example demo_deps
     ENVOY="$(just envoy-path)" bash envoy/demo/run.sh
 
+# Benchmark against real Envoy (installs wrk); writes bench/RESULTS.md.
+bench: build
+    @command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+    python3 bench/bench.py "$(just envoy-path)" dist/meshprobe.wasm
+
 # OCI image of the module in dist/oci/ (OCI image layout; Wasm artifact media types Istio pulls; no Docker engine). Push: skopeo copy oci:dist/oci:<tag> docker://<registry>/<repo>/meshprobe:<tag>
 image tag="": build
     python3 tools/oci_image.py dist/meshprobe.wasm dist/oci --tag "{{tag}}"

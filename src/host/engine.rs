@@ -9,14 +9,15 @@
 //! the probes still waiting.
 
 use super::filter::send;
-use super::stats::Stats;
+use super::stats::{Key, Stats};
 use super::TICK_MS;
 use crate::cache::{self, Lease, Plan, LEASE_MARGIN_MS};
 use crate::classify::Probe;
 use crate::metrics;
 use crate::outcome::{body_bytes_needed, CalloutResponse, DispatchError};
+use crate::policy::Format;
 use crate::policy::Policy;
-use crate::render::{render, View};
+use crate::render::{render, Reply, View};
 use crate::report::{Health, Report};
 use crate::run::ProbeRun;
 use log::{info, warn};
@@ -54,6 +55,9 @@ pub struct Engine {
     remote: Vec<Waiter>,
     /// Last decoded result per endpoint, with its bytes.
     memo: Vec<Option<(Vec<u8>, Report)>>,
+    /// Answers rendered from the memo'd result, by view (full check set,
+    /// no notes): a probe storm renders each view once per result.
+    rendered: Vec<Vec<((Format, bool, bool), Reply)>>,
     /// Runners that went away with callouts pending.
     orphaned: Vec<u32>,
     /// The context of the host callback being handled.
@@ -71,6 +75,7 @@ impl Engine {
             runs: (0..n).map(|_| None).collect(),
             remote: Vec::new(),
             memo: (0..n).map(|_| None).collect(),
+            rendered: (0..n).map(|_| Vec::new()).collect(),
             orphaned: Vec::new(),
             current: 0,
         };
@@ -94,9 +99,7 @@ impl Engine {
     }
 
     pub fn unauthorized(&mut self, endpoint: usize) {
-        if let Some(ep) = self.policy.endpoints.get(endpoint) {
-            self.stats.count(metrics::unauthorized(&ep.name));
-        }
+        self.stats.count(&self.policy, Key::Unauthorized(endpoint));
     }
 
     /// Handles a probe from context `ctx`; true when it waits (answered
@@ -114,8 +117,22 @@ impl Engine {
             self.answer(ctx, &probe, &report, now);
             return false;
         }
-        let result = self.result(probe.endpoint);
-        let (lease, _) = self.lease(probe.endpoint);
+        let endpoint = probe.endpoint;
+        // Fast path: the result this VM last read is still within its TTL;
+        // a newer one elsewhere changes nothing for this probe.
+        if let Some(Some((_, memo))) = self.memo.get(endpoint) {
+            if now.saturating_sub(memo.at_ms) < ep.cache.ttl_ms {
+                self.stats.count(&policy, Key::Cache(endpoint, true));
+                let at = memo.at_ms;
+                self.answer_memo(ctx, &probe, at, now);
+                return false;
+            }
+        }
+        let result = self.result(endpoint);
+        let fresh = result
+            .as_ref()
+            .is_some_and(|r| now.saturating_sub(r.at_ms) < ep.cache.ttl_ms);
+        let lease = if fresh { None } else { self.lease(endpoint).0 };
         let local = self.runs.get(probe.endpoint).is_some_and(Option::is_some);
         let waiter = Waiter {
             ctx,
@@ -125,14 +142,14 @@ impl Engine {
         };
         match cache::plan(&ep.cache, waiter.seen_at, lease, self.me, local, now) {
             Plan::Serve => {
-                self.stats.count(metrics::cache(&ep.name, true));
+                self.stats.count(&policy, Key::Cache(endpoint, true));
                 if let Some(full) = result {
-                    self.answer_from(ctx, &waiter.probe, &full, now);
+                    self.answer_memo(ctx, &waiter.probe, full.at_ms, now);
                 }
                 false
             }
             Plan::Fail(reason) => {
-                self.stats.count(metrics::cache(&ep.name, true));
+                self.stats.count(&policy, Key::Cache(endpoint, true));
                 let mut report = Report::new(&ep.name, Vec::new());
                 report.health = Health::Fail;
                 report.at_ms = now;
@@ -141,20 +158,19 @@ impl Engine {
                 false
             }
             Plan::Join => {
-                self.stats.count(metrics::cache(&ep.name, false));
+                self.stats.count(&policy, Key::Cache(endpoint, false));
                 if let Some(Some(run)) = self.runs.get_mut(waiter.probe.endpoint) {
                     run.waiters.push(waiter);
                 }
                 true
             }
             Plan::Wait => {
-                self.stats.count(metrics::cache(&ep.name, false));
+                self.stats.count(&policy, Key::Cache(endpoint, false));
                 self.remote.push(waiter);
                 true
             }
             Plan::Run => {
-                self.stats.count(metrics::cache(&ep.name, false));
-                let endpoint = waiter.probe.endpoint;
+                self.stats.count(&policy, Key::Cache(endpoint, false));
                 if self.take_lease(endpoint, now) {
                     self.start(endpoint, ctx, vec![waiter], now);
                 } else {
@@ -180,6 +196,9 @@ impl Engine {
         }
         let report = cache::decode(&bytes)?;
         *memo = Some((bytes, report.clone()));
+        if let Some(r) = self.rendered.get_mut(endpoint) {
+            r.clear();
+        }
         Some(report)
     }
 
@@ -230,9 +249,7 @@ impl Engine {
     /// `runner` (the current one).
     fn start(&mut self, endpoint: usize, runner: u32, waiters: Vec<Waiter>, now: u64) {
         let policy = self.policy.clone();
-        if let Some(ep) = policy.endpoints.get(endpoint) {
-            self.stats.count(metrics::runs(&ep.name));
-        }
+        self.stats.count(&policy, Key::Runs(endpoint));
         let mut run = ProbeRun::start(&policy, endpoint, now);
         let mut tokens = Vec::new();
         for callout in run.callouts(&policy) {
@@ -319,13 +336,16 @@ impl Engine {
         for line in cache::changes(previous.as_ref(), &report) {
             info!("meshprobe: {line}");
         }
+        let policy = self.policy.clone();
         for c in &report.checks {
+            let Some(i) = policy.checks.iter().position(|k| k.name == c.name) else {
+                continue;
+            };
             self.stats
-                .count(metrics::callouts(&c.name, metrics::outcome(c)));
+                .count(&policy, Key::Callouts(i, metrics::outcome(c)));
             self.stats
-                .gauge(metrics::state(&c.name), metrics::state_value(c.health));
-            self.stats
-                .histogram(metrics::latency(&c.name), c.latency_ms);
+                .record(&policy, Key::State(i), metrics::state_value(c.health));
+            self.stats.record(&policy, Key::Latency(i), c.latency_ms);
         }
         // Never overwrite a newer result (from a worker whose lease came
         // after ours expired).
@@ -369,22 +389,73 @@ impl Engine {
         self.answer(ctx, probe, &report, now);
     }
 
-    fn answer(&mut self, ctx: u32, probe: &Probe, report: &Report, now: u64) {
-        let Some(ep) = self.policy.endpoints.get(probe.endpoint) else {
+    /// Answers from the memo'd result taken at `at_ms`, rendering each view
+    /// once per result.
+    fn answer_memo(&mut self, ctx: u32, probe: &Probe, at_ms: u64, now: u64) {
+        let endpoint = probe.endpoint;
+        let full_set = self
+            .policy
+            .endpoints
+            .get(endpoint)
+            .is_some_and(|e| e.checks.len() == probe.checks.len());
+        let Some(Some((_, memo))) = self.memo.get(endpoint) else {
             return;
         };
+        if !full_set || !probe.notes.is_empty() || memo.at_ms != at_ms {
+            let memo = memo.clone();
+            self.answer_from(ctx, probe, &memo, now);
+            return;
+        }
+        let key = (probe.format, probe.verbose, probe.details);
+        let cached = self
+            .rendered
+            .get(endpoint)
+            .and_then(|r| r.iter().find(|(k, _)| *k == key))
+            .map(|(_, reply)| reply.clone());
+        let reply = match cached {
+            Some(reply) => reply,
+            None => {
+                let reply = self.render(probe, memo);
+                if let Some(r) = self.rendered.get_mut(endpoint) {
+                    r.push((key, reply.clone()));
+                }
+                reply
+            }
+        };
+        self.send_to(ctx, endpoint, reply, at_ms, now);
+    }
+
+    fn render(&self, probe: &Probe, report: &Report) -> Reply {
+        let (codes, degraded_header) = self
+            .policy
+            .endpoints
+            .get(probe.endpoint)
+            .map(|ep| (ep.status_codes, ep.degraded_header))
+            .unwrap_or_default();
         let view = View {
             format: probe.format,
             verbose: probe.verbose,
             details: probe.details,
-            codes: ep.status_codes,
-            degraded_header: ep.degraded_header,
+            codes,
+            degraded_header,
         };
-        let mut reply = render(report, &view, &self.policy.service);
+        render(report, &view, &self.policy.service)
+    }
+
+    fn answer(&mut self, ctx: u32, probe: &Probe, report: &Report, now: u64) {
+        let reply = self.render(probe, report);
+        self.send_to(ctx, probe.endpoint, reply, report.at_ms, now);
+    }
+
+    fn send_to(&mut self, ctx: u32, endpoint: usize, mut reply: Reply, at_ms: u64, now: u64) {
+        let policy = self.policy.clone();
+        let Some(ep) = policy.endpoints.get(endpoint) else {
+            return;
+        };
         if !ep.checks.is_empty() {
             reply
                 .headers
-                .push(("age", cache::age_secs(report.at_ms, now).to_string()));
+                .push(("age", cache::age_secs(at_ms, now).to_string()));
         }
         // Another request's answer: switch to its context (it may have
         // gone away meanwhile: then there is no one to answer).
@@ -395,7 +466,8 @@ impl Engine {
             self.current = ctx;
         }
         send(&reply);
-        self.stats.count(metrics::probes(&ep.name, reply.status));
+        self.stats
+            .count(&policy, Key::Probes(endpoint, reply.status));
     }
 
     /// The request `ctx` went away.
