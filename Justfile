@@ -58,9 +58,10 @@ demo: build
     cargo build --quiet --example demo_deps
     ENVOY="$(just envoy-path)" bash envoy/demo/run.sh
 
-# Benchmark against real Envoy (installs wrk); writes bench/RESULTS.md.
+# Benchmark against real Envoy (installs wrk and wabt); writes bench/RESULTS.md.
 bench: build
-    @command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+    @if ! command -v wrk >/dev/null || ! command -v wat2wasm >/dev/null; then \
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk wabt >/dev/null; fi
     python3 bench/bench.py "$(just envoy-path)" dist/meshprobe.wasm
 
 # OCI image of the module in dist/oci/ (OCI image layout; Wasm artifact media types Istio pulls; no Docker engine). Push: skopeo copy oci:dist/oci:<tag> docker://<registry>/<repo>/meshprobe:<tag>
