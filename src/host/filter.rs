@@ -65,13 +65,9 @@ impl Context for Filter {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        // Callouts of a run started by this request; the run belongs to the
-        // engine and serves every probe waiting for it.
-        if let Some(engine) = &self.engine {
-            if let Ok(mut e) = engine.try_borrow_mut() {
-                e.on_callout(self.id, token_id, body_size);
-            }
-        }
+        // Callouts of a run started by this request; the run serves every
+        // probe waiting for it.
+        super::forward_callout(self.engine.as_ref(), self.id, token_id, body_size);
     }
 }
 

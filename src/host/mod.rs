@@ -69,11 +69,20 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        if let Some(engine) = &self.engine {
-            if let Ok(mut e) = engine.try_borrow_mut() {
-                e.on_callout(self.id, token_id, body_size);
-            }
-        }
+        forward_callout(self.engine.as_ref(), self.id, token_id, body_size);
+    }
+}
+
+/// Hands a callout answer, received in context `ctx`, to the engine (runs
+/// belong to the engine, whichever context dispatched their callouts).
+pub(crate) fn forward_callout(
+    engine: Option<&Rc<RefCell<Engine>>>,
+    ctx: u32,
+    token: u32,
+    body_size: usize,
+) {
+    if let Some(Ok(mut e)) = engine.map(|e| e.try_borrow_mut()) {
+        e.on_callout(ctx, token, body_size);
     }
 }
 
