@@ -6,7 +6,8 @@
 //! hosts as 503 `no healthy upstream`. Those become reasons that name the
 //! cause rather than "unexpected status".
 
-use crate::policy::{BodyExpect, Check};
+use crate::admin::{self, Judgement};
+use crate::policy::{BodyExpect, Check, CheckKind};
 use serde_json::Value;
 
 /// How much of a callout's body the host passes in to explain a 503/504.
@@ -27,8 +28,8 @@ pub struct CalloutResponse<'a> {
 /// it for a body expectation (unless it is over `max_body`), the start of
 /// it to explain Envoy's own 503/504, else none.
 pub fn body_bytes_needed(check: &Check, status: Option<&str>, body_size: usize) -> usize {
-    if check.expect_body.is_some() {
-        if u64::try_from(body_size).map_or(true, |n| n > check.max_body) {
+    if check.expect_body.is_some() || check.kind != CheckKind::Http {
+        if over_max_body(body_size, check) {
             return 0;
         }
         return body_size;
@@ -56,7 +57,40 @@ pub fn dispatch_reason(err: DispatchError, cluster: &str) -> String {
     }
 }
 
-/// Judges a callout answer: `Ok` when the check passes, else the reason.
+/// Judges a callout answer for any check kind: [`evaluate`] first, then,
+/// for the `envoy_*` kinds, what the admin answer says.
+pub fn judge(
+    response: &CalloutResponse<'_>,
+    check: &Check,
+    timeout_ms: u64,
+    elapsed_ms: u64,
+) -> Judgement {
+    if let Err(reason) = evaluate(response, check, timeout_ms, elapsed_ms) {
+        return Judgement::Fail(reason);
+    }
+    if check.kind != CheckKind::Http && over_max_body(response.body_size, check) {
+        return Judgement::Fail(format!(
+            "admin answer of {} bytes is over max_body {}",
+            response.body_size, check.max_body
+        ));
+    }
+    match &check.kind {
+        CheckKind::Http => Judgement::Pass,
+        CheckKind::EnvoyServer => admin::server_state(response.body),
+        CheckKind::EnvoyCluster {
+            cluster,
+            min_healthy_percent,
+        } => admin::cluster_health(response.body, cluster, *min_healthy_percent),
+        CheckKind::EnvoyMemory { limit_bytes } => admin::memory(response.body, *limit_bytes),
+    }
+}
+
+fn over_max_body(body_size: usize, check: &Check) -> bool {
+    u64::try_from(body_size).map_or(true, |n| n > check.max_body)
+}
+
+/// Judges a callout answer by status and `expect_body`: `Ok` when the
+/// check passes, else the reason.
 pub fn evaluate(
     response: &CalloutResponse<'_>,
     check: &Check,
@@ -81,12 +115,10 @@ pub fn evaluate(
     }
     match &check.expect_body {
         None => Ok(()),
-        Some(_) if u64::try_from(response.body_size).map_or(true, |n| n > check.max_body) => {
-            Err(format!(
-                "body of {} bytes is over max_body {}",
-                response.body_size, check.max_body
-            ))
-        }
+        Some(_) if over_max_body(response.body_size, check) => Err(format!(
+            "body of {} bytes is over max_body {}",
+            response.body_size, check.max_body
+        )),
         Some(expect) => body_matches(expect, response.body),
     }
 }
@@ -158,6 +190,8 @@ fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use crate::policy::Policy;
 

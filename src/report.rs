@@ -77,6 +77,18 @@ impl CheckReport {
         }
     }
 
+    /// A passing check with a warning (e.g. memory over its limit) is
+    /// degraded, with the warning as its reason.
+    pub fn warned(mut self, warning: Option<String>) -> Self {
+        if let Some(why) = warning {
+            if self.health == Health::Pass {
+                self.health = Health::Warn;
+                self.reason = Some(why);
+            }
+        }
+        self
+    }
+
     /// A passing check that took longer than `warn_after_ms` is degraded.
     pub fn slow_after(mut self, warn_after_ms: Option<u64>) -> Self {
         if let Some(limit) = warn_after_ms {
@@ -136,6 +148,8 @@ pub fn aggregate(checks: &[CheckReport]) -> Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn check(critical: bool, ok: bool) -> CheckReport {
         CheckReport::new(

@@ -3,6 +3,7 @@
 //! errors, callout answers and the current time (milliseconds), and asks
 //! [`ProbeRun::poll`] whether the report is complete.
 
+use crate::admin::Judgement;
 use crate::duration::format_millis;
 use crate::outcome::{self, CalloutResponse, DispatchError};
 use crate::policy::{Check, Policy};
@@ -127,7 +128,7 @@ impl ProbeRun {
             .and_then(|s| policy.checks.get(s.check))
             .map_or("", |c| c.cluster.as_str());
         let reason = outcome::dispatch_reason(err, cluster);
-        self.finish(policy, slot, Err(reason), now_ms);
+        self.finish(policy, slot, Judgement::Fail(reason), now_ms);
     }
 
     /// The callout of `slot` answered.
@@ -145,11 +146,11 @@ impl ProbeRun {
             return;
         };
         let elapsed = now_ms.saturating_sub(self.started_ms);
-        let verdict = outcome::evaluate(response, check, s.timeout_ms, elapsed);
-        self.finish(policy, slot, verdict, now_ms);
+        let judgement = outcome::judge(response, check, s.timeout_ms, elapsed);
+        self.finish(policy, slot, judgement, now_ms);
     }
 
-    fn finish(&mut self, policy: &Policy, slot: usize, verdict: Result<(), String>, now_ms: u64) {
+    fn finish(&mut self, policy: &Policy, slot: usize, judgement: Judgement, now_ms: u64) {
         let latency = now_ms.saturating_sub(self.started_ms);
         let Some(s) = self.slots.get_mut(slot) else {
             return;
@@ -160,8 +161,14 @@ impl ProbeRun {
         let Some(check) = policy.checks.get(s.check) else {
             return;
         };
+        let (verdict, warning) = match judgement {
+            Judgement::Pass => (Ok(()), None),
+            Judgement::Warn(why) => (Ok(()), Some(why)),
+            Judgement::Fail(why) => (Err(why), None),
+        };
         let mut report = CheckReport::at(&check.name, check.critical, verdict, latency, now_ms)
-            .slow_after(check.warn_after_ms);
+            .slow_after(check.warn_after_ms)
+            .warned(warning);
         report.component_type.clone_from(&check.component_type);
         s.result = Some(report);
     }

@@ -2,8 +2,8 @@
 
 use super::decode::{index, type_name, Errors, Obj};
 use super::{
-    fields, format_millis, is_token, BodyExpect, Check, StatusSet, DEFAULT_MAX_BODY,
-    MAX_DURATION_MS,
+    fields, format_millis, is_token, BodyExpect, Check, CheckKind, StatusSet,
+    DEFAULT_MAX_ADMIN_BODY, DEFAULT_MAX_BODY, MAX_DURATION_MS,
 };
 use serde_json::Value;
 
@@ -33,6 +33,17 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
         }
         Some(c)
     });
+    let kind = kind(&obj, errs);
+    if let Some(admin_path) = kind.admin_path() {
+        for field in ["method", "path", "expect_body"] {
+            if obj.get(field).is_some() {
+                errs.push(
+                    &obj.path_of(field),
+                    format!("is set by kind (GET {admin_path}); leave it out"),
+                );
+            }
+        }
+    }
     let method = obj.string("method", errs).unwrap_or_else(|| "GET".into());
     if !is_token(&method) {
         errs.push(
@@ -40,7 +51,10 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
             format!("{method:?} is not an HTTP method"),
         );
     }
-    let call_path = obj.string("path", errs).unwrap_or_else(|| "/".into());
+    let call_path = obj
+        .string("path", errs)
+        .or_else(|| kind.admin_path().map(String::from))
+        .unwrap_or_else(|| "/".into());
     if !call_path.starts_with('/') || call_path.bytes().any(|b| b <= 0x20 || b == 0x7f) {
         errs.push(
             &obj.path_of("path"),
@@ -83,7 +97,11 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
     let expect_body = obj
         .get("expect_body")
         .and_then(|v| body_expect(v, &obj.path_of("expect_body"), errs));
-    let max_body = obj.number("max_body", errs).unwrap_or(DEFAULT_MAX_BODY);
+    let default_max_body = match kind {
+        CheckKind::Http => DEFAULT_MAX_BODY,
+        _ => DEFAULT_MAX_ADMIN_BODY,
+    };
+    let max_body = obj.number("max_body", errs).unwrap_or(default_max_body);
     if max_body == 0 || max_body > MAX_MAX_BODY {
         errs.push(
             &obj.path_of("max_body"),
@@ -110,6 +128,7 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
     let cluster = cluster?;
     Some(Check {
         name: name?,
+        kind,
         authority: authority.unwrap_or_else(|| cluster.clone()),
         cluster,
         method,
@@ -123,6 +142,73 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
         component_type,
         critical,
     })
+}
+
+const KINDS: &[(&str, u8)] = &[
+    ("http", 0),
+    ("envoy_server", 1),
+    ("envoy_cluster", 2),
+    ("envoy_memory", 3),
+];
+
+/// `kind` and the fields that go with it; a field of another kind is refused.
+fn kind(obj: &Obj<'_>, errs: &mut Errors) -> CheckKind {
+    let word = obj.choice("kind", KINDS, errs).unwrap_or(0);
+    let mut allowed: &[&str] = &[];
+    let kind = match word {
+        1 => CheckKind::EnvoyServer,
+        2 => {
+            allowed = &["target_cluster", "min_healthy_percent"];
+            let cluster = obj
+                .required_string("target_cluster", errs)
+                .unwrap_or_default();
+            if cluster.is_empty() && obj.get("target_cluster").is_some() {
+                errs.push(&obj.path_of("target_cluster"), "must not be empty");
+            }
+            let min = obj.number("min_healthy_percent", errs).unwrap_or(100);
+            if min > 100 {
+                errs.push(
+                    &obj.path_of("min_healthy_percent"),
+                    format!("{min} is not a percentage (0-100)"),
+                );
+            }
+            CheckKind::EnvoyCluster {
+                cluster,
+                min_healthy_percent: min.min(100),
+            }
+        }
+        3 => {
+            allowed = &["memory_limit"];
+            let limit = obj.number("memory_limit", errs);
+            if obj.get("memory_limit").is_none() {
+                errs.push(
+                    &obj.path_of("memory_limit"),
+                    "is required with kind envoy_memory",
+                );
+            } else if limit == Some(0) {
+                errs.push(&obj.path_of("memory_limit"), "must be greater than zero");
+            }
+            CheckKind::EnvoyMemory {
+                limit_bytes: limit.unwrap_or(0),
+            }
+        }
+        _ => CheckKind::Http,
+    };
+    for field in ["target_cluster", "min_healthy_percent", "memory_limit"] {
+        if !allowed.contains(&field) && obj.get(field).is_some() {
+            errs.push(
+                &obj.path_of(field),
+                format!(
+                    "does not go with kind {:?}",
+                    KINDS
+                        .iter()
+                        .find(|(_, k)| *k == word)
+                        .map_or("http", |(w, _)| *w)
+                ),
+            );
+        }
+    }
+    kind
 }
 
 fn body_expect(value: &Value, path: &str, errs: &mut Errors) -> Option<BodyExpect> {

@@ -109,7 +109,11 @@ pub const STATUS_CODES: &[FieldDoc] = &[
 #[rustfmt::skip]
 pub const CHECK: &[FieldDoc] = &[
     f("name", "string", "required", "Check name (`[A-Za-z0-9_-]`), shown in answers."),
-    f("cluster", "string", "required", "Envoy cluster the callout goes to (Istio: `outbound\\|8080\\|\\|db.prod.svc.cluster.local`)."),
+    f("cluster", "string", "required", "Envoy cluster the callout goes to (Istio: `outbound\\|8080\\|\\|db.prod.svc.cluster.local`). For the `envoy_*` kinds, a cluster to Envoy's own admin port (Istio's bootstrap has `prometheus_stats`)."),
+    f("kind", "`http` \\| `envoy_server` \\| `envoy_cluster` \\| `envoy_memory`", "`http`", "`http`: judged by status and `expect_body`. The `envoy_*` kinds read Envoy's admin API: `envoy_server` passes while `/server_info` says `LIVE` (fails when draining, e.g. after `/healthcheck/fail`); `envoy_cluster` needs `min_healthy_percent` of `target_cluster`'s hosts healthy in `/clusters?format=json`; `envoy_memory` warns when `/memory` `allocated` is over `memory_limit`."),
+    f("target_cluster", "string", "required with `envoy_cluster`", "The cluster whose hosts `envoy_cluster` counts."),
+    f("min_healthy_percent", "number 0-100", "`100`", "With `envoy_cluster`: the least share of healthy hosts that passes (Envoy's `cluster_min_healthy_percentages`)."),
+    f("memory_limit", "bytes", "required with `envoy_memory`", "With `envoy_memory`: `allocated` above this many bytes is `warn`."),
     f("method", "string", "`GET`", "HTTP method of the callout."),
     f("path", "string", "`/`", "Path of the callout."),
     f("authority", "string", "the cluster name", "`:authority` (Host) of the callout."),
@@ -117,7 +121,7 @@ pub const CHECK: &[FieldDoc] = &[
     f("timeout", "duration", "`\"500ms\"`, at most the endpoint's deadline", "Callout timeout; a check that takes longer fails with `timeout after <t>`."),
     f("expect_status", "array of status or `\"lo-hi\"`", "`[\"200-299\"]`", "Statuses that pass, e.g. `[200, 204, \"300-399\"]`."),
     f("expect_body", "object", "none", "What the body must hold: `{\"contains\": \"PONG\"}` or `{\"pointer\": \"/status/indicator\", \"equals\": \"none\"}` (or `one_of`)."),
-    f("max_body", "bytes", "`65536`", "A body larger than this fails the check instead of being read (only read with `expect_body`)."),
+    f("max_body", "bytes", "`65536` (`4194304` for the `envoy_*` kinds)", "A body larger than this fails the check instead of being read (only read with `expect_body` or an `envoy_*` kind)."),
     f("warn_after", "duration", "none", "A passing check slower than this is `warn` (degraded)."),
     f("component_type", "string", "`component`", "`componentType` in `application/health+json` (`datastore`, `system`, ...)."),
     f("critical", "bool", "`true`", "A failing critical check fails the probe (503); a failing non-critical one warns (200)."),

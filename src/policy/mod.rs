@@ -90,6 +90,40 @@ pub struct Service {
     pub description: Option<String>,
 }
 
+/// What a check asks and how its answer is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A plain HTTP callout judged by status (and `expect_body`).
+    Http,
+    /// Envoy's admin `/server_info`: `LIVE` passes, anything else fails.
+    EnvoyServer,
+    /// Envoy's admin `/clusters?format=json`: the share of healthy hosts of
+    /// `cluster` must be at least `min_healthy_percent`.
+    EnvoyCluster {
+        cluster: String,
+        min_healthy_percent: u64,
+    },
+    /// Envoy's admin `/memory`: `allocated` above `limit_bytes` warns.
+    EnvoyMemory { limit_bytes: u64 },
+}
+
+impl CheckKind {
+    /// The admin path an Envoy kind calls (`None` for plain HTTP).
+    pub fn admin_path(&self) -> Option<&'static str> {
+        match self {
+            CheckKind::Http => None,
+            CheckKind::EnvoyServer => Some("/server_info"),
+            CheckKind::EnvoyCluster { .. } => Some("/clusters?format=json"),
+            CheckKind::EnvoyMemory { .. } => Some("/memory"),
+        }
+    }
+}
+
+/// Default largest admin answer read for the `envoy_*` kinds (Envoy's
+/// `/clusters` lists every host of every cluster with its counters, and
+/// `/server_info` carries the whole command line: 120 KiB on Envoy 1.40).
+pub const DEFAULT_MAX_ADMIN_BODY: u64 = 4 * 1024 * 1024;
+
 /// What a callout's body must hold for its check to pass.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BodyExpect {
@@ -214,6 +248,7 @@ pub struct Endpoint {
 #[derive(Debug, Clone)]
 pub struct Check {
     pub name: String,
+    pub kind: CheckKind,
     pub cluster: String,
     pub method: String,
     pub path: String,

@@ -1,4 +1,6 @@
 use super::*;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -31,7 +33,9 @@ const GOOD: &str = r#"{
      "expect_body": {"contains": "PONG"}, "max_body": 1024, "warn_after": "100ms", "component_type": "datastore"},
     {"name": "status", "cluster": "statuspage", "path": "/api/v2/status.json",
      "expect_body": {"pointer": "/status/indicator", "equals": "none"}},
-    {"name": "celery", "cluster": "celery", "expect_body": {"pointer": "/ok", "one_of": ["pong"]}}
+    {"name": "celery", "cluster": "celery", "expect_body": {"pointer": "/ok", "one_of": ["pong"]}},
+    {"name": "hosts", "cluster": "envoy_admin", "kind": "envoy_cluster", "target_cluster": "db", "min_healthy_percent": 50},
+    {"name": "mem", "cluster": "envoy_admin", "kind": "envoy_memory", "memory_limit": 1073741824}
   ]
 }"#;
 
@@ -338,4 +342,71 @@ fn every_documented_field_is_accepted() {
             );
         }
     }
+}
+
+#[test]
+fn envoy_admin_kinds_decode_with_their_fields() {
+    let p = parse(
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["state", "hosts", "mem"]}],
+            "checks": [{"name": "state", "cluster": "envoy_admin", "kind": "envoy_server"},
+                       {"name": "hosts", "cluster": "envoy_admin", "kind": "envoy_cluster", "target_cluster": "backend", "min_healthy_percent": 50},
+                       {"name": "mem", "cluster": "envoy_admin", "kind": "envoy_memory", "memory_limit": 536870912}]}"#,
+    )
+    .unwrap();
+    let [state, hosts, mem] = &p.checks[..] else {
+        panic!("three checks")
+    };
+    assert_eq!(
+        (state.kind.clone(), state.path.as_str()),
+        (CheckKind::EnvoyServer, "/server_info")
+    );
+    assert_eq!(
+        (hosts.kind.clone(), hosts.path.as_str(), hosts.max_body),
+        (
+            CheckKind::EnvoyCluster {
+                cluster: "backend".into(),
+                min_healthy_percent: 50
+            },
+            "/clusters?format=json",
+            DEFAULT_MAX_ADMIN_BODY
+        )
+    );
+    assert_eq!(
+        (mem.kind.clone(), mem.path.as_str()),
+        (
+            CheckKind::EnvoyMemory {
+                limit_bytes: 512 << 20
+            },
+            "/memory"
+        )
+    );
+    assert_eq!(state.method, "GET");
+}
+
+#[test]
+fn envoy_admin_kinds_refuse_fields_of_other_kinds() {
+    let errs = parse(
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public"}],
+            "checks": [{"name": "a", "cluster": "adm", "kind": "envoy_server", "path": "/x", "memory_limit": 5},
+                       {"name": "b", "cluster": "adm", "kind": "envoy_cluster", "min_healthy_percent": 101, "expect_body": {"contains": "x"}},
+                       {"name": "c", "cluster": "adm", "kind": "envoy_memory", "memory_limit": 0},
+                       {"name": "d", "cluster": "adm", "kind": "envoy_memory"},
+                       {"name": "e", "cluster": "adm", "kind": "sql", "target_cluster": "x"}]}"#,
+    )
+    .unwrap_err();
+    let want = [
+        "checks[0].memory_limit: does not go with kind \"envoy_server\"",
+        "checks[0].path: is set by kind (GET /server_info); leave it out",
+        "checks[1].target_cluster: is required",
+        "checks[1].min_healthy_percent: 101 is not a percentage (0-100)",
+        "checks[1].expect_body: is set by kind (GET /clusters?format=json); leave it out",
+        "checks[2].memory_limit: must be greater than zero",
+        "checks[3].memory_limit: is required with kind envoy_memory",
+        "checks[4].kind: \"sql\" is not one of: http, envoy_server, envoy_cluster, envoy_memory",
+        "checks[4].target_cluster: does not go with kind \"http\"",
+    ];
+    for w in want {
+        assert!(errs.iter().any(|e| e == w), "missing {w:?} in {errs:#?}");
+    }
+    assert_eq!(errs.len(), want.len(), "{errs:#?}");
 }

@@ -148,6 +148,37 @@ static_resources:
     )
 }
 
+/// What a test Envoy needs beyond [`Setup`]; the default is what
+/// [`Envoy::start`] uses.
+pub struct Options<'a> {
+    /// Envoy's log level (`-l`), e.g. `trace`.
+    pub log_level: &'a str,
+    /// Clusters with no endpoints at all (STATIC, empty `load_assignment`):
+    /// a callout to one finds no healthy upstream.
+    pub empty_clusters: &'a [&'a str],
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            log_level: "info",
+            empty_clusters: &[],
+        }
+    }
+}
+
+/// [`bootstrap`] plus what `options` adds to it.
+pub fn bootstrap_with(setup: &Setup<'_>, options: &Options<'_>, wasm: &str) -> String {
+    let mut yaml = bootstrap(setup, wasm);
+    // The cluster list ends the bootstrap: more clusters go at its end.
+    for name in options.empty_clusters {
+        yaml.push_str(&format!(
+            "    - name: \"{name}\"\n      connect_timeout: 0.25s\n      type: STATIC\n      load_assignment: {{ cluster_name: \"{name}\", endpoints: [] }}\n"
+        ));
+    }
+    yaml
+}
+
 pub struct Envoy {
     child: Child,
     pub port: u16,
@@ -172,9 +203,35 @@ impl Envoy {
 
     /// Starts Envoy; `Err` when the process exits before it is ready.
     pub fn try_start(setup: &Setup<'_>) -> Result<Envoy, Refused> {
+        Self::try_start_yaml(&bootstrap(setup, &wasm_path()), setup.workers)
+    }
+
+    /// Starts Envoy from a whole bootstrap (e.g. [`bootstrap`]'s, edited);
+    /// the listener and admin port are read back from the admin API.
+    pub fn try_start_yaml(yaml: &str, workers: u32) -> Result<Envoy, Refused> {
+        Self::launch(yaml, workers, "info")
+    }
+
+    /// As [`Envoy::start`], with [`Options`].
+    pub fn start_with(setup: &Setup<'_>, options: &Options<'_>) -> Envoy {
+        match Self::try_start_with(setup, options) {
+            Ok(e) => e,
+            Err(r) => panic!("Envoy did not start ({}):\n{}", r.status, r.log),
+        }
+    }
+
+    /// As [`Envoy::try_start`], with [`Options`].
+    pub fn try_start_with(setup: &Setup<'_>, options: &Options<'_>) -> Result<Envoy, Refused> {
+        let yaml = bootstrap_with(setup, options, &wasm_path());
+        Self::launch(&yaml, setup.workers, options.log_level)
+    }
+
+    /// Starts Envoy on `yaml` with `-l <log_level>` and waits until it is
+    /// ready; `Err` when the process exits before.
+    fn launch(yaml: &str, workers: u32, log_level: &str) -> Result<Envoy, Refused> {
         let dir = Scratch::new("envoy");
         let config = dir.0.join("envoy.yaml");
-        fs::write(&config, bootstrap(setup, &wasm_path())).unwrap();
+        fs::write(&config, yaml).unwrap();
         let admin_file = dir.0.join("admin-address");
         let log = dir.0.join("envoy.log");
         let child = Command::new(envoy_bin())
@@ -182,10 +239,10 @@ impl Envoy {
             .arg(&config)
             .args([
                 "--concurrency",
-                &setup.workers.max(1).to_string(),
+                &workers.max(1).to_string(),
                 "--use-dynamic-base-id",
                 "-l",
-                "info",
+                log_level,
             ])
             .arg("--admin-address-path")
             .arg(&admin_file)
