@@ -15,6 +15,11 @@ mode 18082 fail
 mode 18085 statuspage-major
 
 show "node: liveness" "$base/livez"
+show "node: Envoy's own state (admin API checks)" -H 'x-health: demo-secret' "$base/proxyz?verbose"
+curl -s -X POST 127.0.0.1:9911/healthcheck/fail >/dev/null
+show "node: after admin /healthcheck/fail, Envoy is draining" -H 'x-health: demo-secret' "$base/proxyz?verbose"
+show "node: liveness is still 200" "$base/livez"
+curl -s -X POST 127.0.0.1:9911/healthcheck/ok >/dev/null
 show "application, text" -H 'x-health: demo-secret' "$base/readyz"
 show "application, text ?verbose (Kubernetes style)" -H 'x-health: demo-secret' "$base/readyz?verbose"
 show "application, JSON" -H 'x-health: demo-secret' "$base/readyz?format=json"
