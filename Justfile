@@ -67,6 +67,20 @@ test-wasm32:
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
         cargo test --lib --target wasm32-unknown-unknown
 
+# The same unit tests compiled to wasm32 (32-bit usize) and run in Node by wasm-bindgen-test-runner.
+test-wasm32:
+    @rustup target add wasm32-unknown-unknown 2>/dev/null >/dev/null
+    @command -v node >/dev/null || { echo "node missing: the wasm32 tests run in Node" >&2; exit 1; }
+    @v="$(sed -n '/^name = "wasm-bindgen"$/{n;s/^version = "\(.*\)"$/\1/p;q}' Cargo.lock)"; \
+        [ -n "$v" ] || { echo "no wasm-bindgen in Cargo.lock" >&2; exit 1; }; \
+        if [ "$(wasm-bindgen-test-runner --version 2>/dev/null)" != "wasm-bindgen-test-runner $v" ]; then \
+            echo "installing wasm-bindgen-cli $v (must match the wasm-bindgen crate)"; \
+            cargo install wasm-bindgen-cli --version "$v" --locked --quiet \
+            || { echo "its Cargo.lock does not resolve against this registry: installing unlocked" >&2; \
+                 cargo install wasm-bindgen-cli --version "$v" --quiet; }; fi
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+        cargo test --lib --target wasm32-unknown-unknown
+
 # Formatting and clippy, native and wasm32.
 lint: setup
     cargo fmt --check

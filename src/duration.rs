@@ -74,6 +74,8 @@ pub fn format_millis(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn parses_the_accepted_forms() {

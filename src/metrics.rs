@@ -75,6 +75,8 @@ pub fn outcome(check: &CheckReport) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn outcomes() {

@@ -101,6 +101,8 @@ fn parse_q(text: &str) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use Format::*;
 
     #[test]

@@ -357,6 +357,35 @@ mod tests {
         );
     }
 
+    /// On wasm32 a `usize` body size tops out at `u32::MAX`; against the
+    /// u64 `max_body` (up to 16 MiB) neither side may be truncated.
+    #[test]
+    fn body_sizes_up_to_usize_max() {
+        let largest = check(
+            r#"{"name":"c","cluster":"c","max_body":16777216,"expect_body":{"contains":"x"}}"#,
+        );
+        let max = 16 * 1024 * 1024;
+        assert_eq!(body_bytes_needed(&largest, Some("200"), max), max);
+        assert_eq!(body_bytes_needed(&largest, Some("200"), max + 1), 0);
+        assert_eq!(body_bytes_needed(&largest, Some("200"), usize::MAX), 0);
+        assert_eq!(
+            body_bytes_needed(&plain(), Some("503"), usize::MAX),
+            DIAGNOSTIC_BODY_BYTES
+        );
+        let huge = CalloutResponse {
+            status: Some("200"),
+            body: b"",
+            body_size: usize::MAX,
+        };
+        assert_eq!(
+            evaluate(&huge, &largest, 500, 1),
+            Err(format!(
+                "body of {} bytes is over max_body 16777216",
+                usize::MAX
+            ))
+        );
+    }
+
     #[test]
     fn dispatch_reasons_name_the_cluster() {
         assert_eq!(

@@ -31,6 +31,8 @@ pub fn matches_any(candidate: &[u8], secrets: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn equal_only_when_every_byte_and_the_length_match() {

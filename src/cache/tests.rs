@@ -1,6 +1,8 @@
 use super::*;
 use crate::fixtures::policy;
 use crate::report::CheckReport;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn cfg(ttl: u64, refresh: bool, on_miss: OnMiss) -> CachePolicy {
     CachePolicy {

@@ -1,6 +1,8 @@
 use super::*;
 use crate::fixtures::policy;
 use std::collections::HashMap;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// Headers from a list; remembers which ones the classifier read.
 struct Headers {

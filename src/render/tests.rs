@@ -6,6 +6,8 @@ use super::*;
 use crate::policy::Service;
 use crate::report::CheckReport;
 use std::path::PathBuf;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const AT: u64 = 1_795_221_601_123; // 2026-11-21T00:40:01.123Z
 
@@ -63,18 +65,84 @@ fn service() -> Service {
     }
 }
 
+/// Lists every golden file. Natively the files are read from disk (blessing
+/// writes them there); wasm32 under Node has no filesystem, so there they
+/// are compiled in. The view test checks that this list is exactly the set
+/// of files it compares, so a new golden cannot be skipped on wasm32.
+macro_rules! goldens {
+    ($($name:literal)*) => {
+        const GOLDEN_NAMES: &[&str] = &[$($name),*];
+        #[cfg(target_arch = "wasm32")]
+        const GOLDEN_TEXTS: &[&str] = &[$(
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/", $name))
+        ),*];
+    };
+}
+
+goldens! {
+    "mixed-atom-anonymous.xml"
+    "mixed-atom-details.xml"
+    "mixed-dhc-anonymous.json"
+    "mixed-dhc-details.json"
+    "mixed-health-anonymous.json"
+    "mixed-health-details.json"
+    "mixed-html-anonymous.html"
+    "mixed-html-details.html"
+    "mixed-json-anonymous.json"
+    "mixed-json-details.json"
+    "mixed-rss-anonymous.xml"
+    "mixed-rss-details.xml"
+    "mixed-text-anonymous.txt"
+    "mixed-text-details.txt"
+    "mixed-text-verbose-anonymous.txt"
+    "mixed-text-verbose-details.txt"
+    "passing-atom-anonymous.xml"
+    "passing-atom-details.xml"
+    "passing-dhc-anonymous.json"
+    "passing-dhc-details.json"
+    "passing-health-anonymous.json"
+    "passing-health-details.json"
+    "passing-html-anonymous.html"
+    "passing-html-details.html"
+    "passing-json-anonymous.json"
+    "passing-json-details.json"
+    "passing-rss-anonymous.xml"
+    "passing-rss-details.xml"
+    "passing-text-anonymous.txt"
+    "passing-text-details.txt"
+    "passing-text-verbose-anonymous.txt"
+    "passing-text-verbose-details.txt"
+}
+
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
+/// `MESHPROBE_BLESS=1`, native only: wasm32 can neither see the variable
+/// nor write the files.
+fn blessing() -> bool {
+    std::env::var("MESHPROBE_BLESS").is_ok()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn read_golden(name: &str) -> Option<String> {
+    std::fs::read_to_string(golden_dir().join(name)).ok()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn read_golden(name: &str) -> Option<String> {
+    let i = GOLDEN_NAMES.iter().position(|n| *n == name)?;
+    GOLDEN_TEXTS.get(i).map(|text| text.to_string())
+}
+
 fn assert_golden(name: &str, got: &str) {
     let path = golden_dir().join(name);
-    if std::env::var("MESHPROBE_BLESS").is_ok() {
+    if blessing() {
         std::fs::create_dir_all(golden_dir()).unwrap();
         std::fs::write(&path, got).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+    let want = read_golden(name).unwrap_or_else(|| {
         panic!(
             "{} is missing: MESHPROBE_BLESS=1 cargo test --lib render",
             path.display()
@@ -95,6 +163,7 @@ fn every_view_matches_its_golden_file() {
         Format::Html => "html",
         Format::Atom | Format::Rss => "xml",
     };
+    let mut compared = Vec::new();
     for (report_name, report) in [("mixed", mixed()), ("passing", passing())] {
         for &(fname, format) in Format::ALL {
             for (who, details) in [("details", true), ("anonymous", false)] {
@@ -106,9 +175,19 @@ fn every_view_matches_its_golden_file() {
                     let reply = render(&report, &View::new(format, verbose, details), &service());
                     let name = format!("{report_name}-{fname}{v}-{who}.{}", ext(format));
                     assert_golden(&name, body(&reply));
+                    compared.push(name);
                 }
             }
         }
+    }
+    if !blessing() {
+        compared.sort();
+        let mut listed = GOLDEN_NAMES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(
+            compared, listed,
+            "the goldens! list in src/render/tests.rs must name exactly the files compared"
+        );
     }
 }
 

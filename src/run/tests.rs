@@ -1,6 +1,8 @@
 use super::*;
 use crate::fixtures::policy;
 use crate::report::Health;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn ok() -> CalloutResponse<'static> {
     CalloutResponse {
@@ -132,6 +134,23 @@ fn late_duplicate_and_unknown_answers_change_nothing() {
     let r = run.poll(&p, 20).unwrap();
     assert_eq!(r.health, Health::Pass);
     assert_eq!(r.checks[0].latency_ms, 10);
+}
+
+/// Host clock times (ms since the epoch) are far past `u32::MAX`, which is
+/// `usize::MAX` on wasm32: start, latencies and deadline must stay u64.
+#[test]
+fn times_past_u32_max_keep_their_latencies_and_deadline() {
+    let p = policy();
+    let start = u64::from(u32::MAX) - 20;
+    let mut run = ProbeRun::start(&p, 1, start);
+    assert_eq!(run.deadline_at(), start + 800);
+    run.response(&p, 0, &ok(), start + 30);
+    run.response(&p, 2, &ok(), start + 10);
+    assert!(run.poll(&p, start + 799).is_none());
+    let r = run.poll(&p, start + 800).unwrap();
+    let latencies: Vec<u64> = r.checks.iter().map(|c| c.latency_ms).collect();
+    assert_eq!(latencies, vec![30, 800, 10]);
+    assert_eq!(r.at_ms, start + 800);
 }
 
 #[test]
