@@ -3,15 +3,35 @@
 //! Headers are read lazily through [`RequestHeaders`], so ordinary traffic
 //! costs one look at `:path` (plus the probe header's removal by the host).
 
+use crate::cidr::{self, Cidr};
 use crate::negotiate::{self, Choice};
 use crate::policy::{Access, Details, Format, Policy, Unauthorized};
 use crate::query;
 use crate::render::Reply;
 use crate::secret;
 
-/// Where the classifier reads request headers from.
+/// Where the classifier reads request headers (and connection properties)
+/// from.
 pub trait RequestHeaders {
     fn get(&mut self, name: &str) -> Option<String>;
+
+    /// A host property as text, e.g. `["source", "address"]` or
+    /// `["connection", "uri_san_peer_certificate"]`; `None` when the host
+    /// has none (then `sources` and `detail_peers` admit nobody).
+    fn property(&mut self, _path: &[&str]) -> Option<String> {
+        None
+    }
+}
+
+/// The caller's address is in the endpoint's `sources` (or it has none).
+fn source_allowed(sources: Option<&[Cidr]>, headers: &mut dyn RequestHeaders) -> bool {
+    let Some(ranges) = sources else {
+        return true;
+    };
+    headers
+        .property(&["source", "address"])
+        .and_then(|a| cidr::source_ip(&a))
+        .is_some_and(|ip| ranges.iter().any(|r| r.contains(ip)))
 }
 
 /// What to do with a request.
@@ -67,8 +87,9 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
         return pass_through(policy, path, query);
     };
 
-    let authorized = is_authorized(policy, path_token, query, headers);
-    if ep.access == Access::Protected && !authorized {
+    let from_allowed_source = source_allowed(ep.sources.as_deref(), headers);
+    let authorized = from_allowed_source && is_authorized(policy, path_token, query, headers);
+    if !from_allowed_source || (ep.access == Access::Protected && !authorized) {
         let reply = match ep.on_unauthorized {
             Unauthorized::NotFound => Some(Reply::plain(404, "")),
             Unauthorized::Forbidden => Some(Reply::plain(403, "forbidden\n")),
@@ -98,7 +119,10 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
         Details::Never => false,
         Details::Authorized => authorized,
         Details::Always => true,
-    };
+    } && (policy.authorization.detail_peers.is_empty()
+        || headers
+            .property(&["connection", "uri_san_peer_certificate"])
+            .is_some_and(|san| policy.authorization.peer_may_see_details(&san)));
     // Naming checks (a per-check path, ?exclude=) is for callers that may
     // see them; to others a per-check path is not there.
     let mut checks = match single {

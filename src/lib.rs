@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod cidr;
 pub mod classify;
 pub mod duration;
 pub mod format;

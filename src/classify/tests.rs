@@ -27,6 +27,13 @@ impl RequestHeaders for Headers {
         self.read.push(name.to_string());
         self.map.get(name).cloned()
     }
+
+    /// Properties are given as `"@source.address"` entries.
+    fn property(&mut self, path: &[&str]) -> Option<String> {
+        let key = format!("@{}", path.join("."));
+        self.read.push(key.clone());
+        self.map.get(&key).cloned()
+    }
 }
 
 fn decide(path: &str, headers: &[(&str, &str)]) -> Decision {
@@ -294,5 +301,96 @@ fn details_follow_the_endpoint_setting() {
             };
             assert_eq!(probe.details, want, "{details} {headers:?}");
         }
+    }
+}
+
+const GATED: &str = r#"{
+  "authorization": {"header": "x-health", "secrets": [{"value": "s3cret"}],
+                    "sources": ["10.0.0.0/8", "fd00::/8"],
+                    "detail_peers": ["spiffe://cluster.local/ns/monitoring/*", "spiffe://cluster.local/ns/ops/sa/oncall"]},
+  "endpoints": [
+    {"name": "ready", "path": "/readyz", "checks": ["db"]},
+    {"name": "live", "path": "/livez", "access": "public", "details": "always"},
+    {"name": "anywhere", "path": "/anyz", "access": "public", "sources": ["0.0.0.0/0", "::/0"]}
+  ],
+  "checks": [{"name": "db", "cluster": "db"}]
+}"#;
+
+fn gated(path: &str, headers: &[(&str, &str)]) -> (Decision, Vec<String>) {
+    let policy = Policy::from_json(GATED.as_bytes(), &|_| None).unwrap();
+    let mut all = vec![(":method", "GET")];
+    all.extend_from_slice(headers);
+    let mut h = Headers::new(&all);
+    let d = classify(&policy, path, &mut h);
+    (d, h.read)
+}
+
+fn details_of(d: &Decision) -> Option<bool> {
+    match d {
+        Decision::Probe(p) => Some(p.details),
+        _ => None,
+    }
+}
+
+#[test]
+fn probes_are_accepted_only_from_configured_sources() {
+    let secret = ("x-health", "s3cret");
+    let inside = ("@source.address", "10.1.2.3:40000");
+    let inside6 = ("@source.address", "[fd00::7]:40000");
+    let outside = ("@source.address", "192.168.1.1:40000");
+    // Inside, with the secret: a probe.
+    for from in [inside, inside6] {
+        let (d, _) = gated("/readyz", &[secret, from]);
+        assert!(matches!(d, Decision::Probe(_)), "{from:?}: {d:?}");
+    }
+    // Outside: refused as unauthorized, secret or not, public or not.
+    for (path, headers) in [
+        ("/readyz", vec![secret, outside]),
+        ("/readyz", vec![secret]),
+        ("/livez", vec![outside]),
+        ("/livez", vec![secret, ("@source.address", "/var/run/pipe")]),
+    ] {
+        let (d, _) = gated(path, &headers);
+        assert!(
+            matches!(&d, Decision::Unauthorized { reply: Some(r), .. } if r.status == 404),
+            "{path} {headers:?}: {d:?}"
+        );
+    }
+    // An endpoint's own sources override the policy's.
+    let (d, _) = gated("/anyz", &[outside]);
+    assert!(matches!(d, Decision::Probe(_)), "{d:?}");
+    // Ordinary traffic never reads the source address.
+    let (d, read) = gated("/orders", &[outside]);
+    assert_eq!(d, Decision::PassThrough { new_path: None });
+    assert!(!read.iter().any(|r| r.starts_with('@')), "{read:?}");
+}
+
+#[test]
+fn details_only_for_configured_peer_identities() {
+    let base = [("x-health", "s3cret"), ("@source.address", "10.0.0.9:1")];
+    let with = |san: Option<&'static str>| {
+        let mut h = base.to_vec();
+        if let Some(s) = san {
+            h.push(("@connection.uri_san_peer_certificate", s));
+        }
+        h
+    };
+    let cases = [
+        (
+            Some("spiffe://cluster.local/ns/monitoring/sa/prometheus"),
+            true,
+        ),
+        (Some("spiffe://cluster.local/ns/ops/sa/oncall"), true),
+        (Some("spiffe://cluster.local/ns/ops/sa/oncall2"), false),
+        (Some("spiffe://cluster.local/ns/monitoringx/sa/a"), false),
+        (None, false),
+    ];
+    for (san, want) in cases {
+        // An authorized caller on an endpoint with details for the authorized.
+        let (d, _) = gated("/readyz", &with(san));
+        assert_eq!(details_of(&d), Some(want), "ready, {san:?}");
+        // details: always, public: still only for those peers.
+        let (d, _) = gated("/livez", &with(san));
+        assert_eq!(details_of(&d), Some(want), "live, {san:?}");
     }
 }

@@ -18,6 +18,11 @@ impl RequestHeaders for HostHeaders {
     fn get(&mut self, name: &str) -> Option<String> {
         request_header(name)
     }
+
+    fn property(&mut self, path: &[&str]) -> Option<String> {
+        let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+        String::from_utf8(bytes).ok()
+    }
 }
 
 pub struct Filter {

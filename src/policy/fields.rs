@@ -71,6 +71,8 @@ pub const AUTHORIZATION: &[FieldDoc] = &[
     f("query_param", "string", "none", "Token as a query parameter, e.g. `token` for `/readyz?token=<secret>`."),
     f("bearer", "bool", "`false`", "Accept `Authorization: Bearer <secret>`."),
     f("on_unauthorized", "`not_found` \\| `forbidden` \\| `pass_through`", "`not_found`", "Answer to an unauthorized request for a protected endpoint: local 404, local 403, or the request goes to the app untouched."),
+    f("sources", "array of address ranges", "any source", "Probes are accepted only from these ranges (`\"10.0.0.0/8\"`, `\"fd00::/8\"`, a single address), matched against Envoy's `source.address` (the downstream peer). Others get the `on_unauthorized` answer, with or without a secret, on public endpoints too."),
+    f("detail_peers", "array of string", "no restriction", "Details only for callers whose mTLS peer certificate has one of these URI SANs (`connection.uri_san_peer_certificate`, e.g. `spiffe://cluster.local/ns/monitoring/sa/prober`; a trailing `*` matches a prefix). Without mTLS, nobody sees details."),
 ];
 
 pub const SECRET: &[FieldDoc] = &[
@@ -87,6 +89,7 @@ pub const ENDPOINT: &[FieldDoc] = &[
     f("access", "`protected` \\| `public`", "`protected`", "`public`: anyone gets the status; `protected`: only authorized callers."),
     f("details", "`never` \\| `authorized` \\| `always`", "`authorized`", "Who sees check names, reasons, latencies and the version: nobody, callers that presented a secret, or everyone."),
     f("on_unauthorized", "as `authorization.on_unauthorized`", "`authorization.on_unauthorized`", "Per-endpoint override."),
+    f("sources", "array of address ranges", "`authorization.sources`", "Per-endpoint override of the ranges probes are accepted from."),
     f("deadline", "duration", "`\"800ms\"`", "Whole-probe deadline; the answer never takes longer. Below kubelet's default 1 s `timeoutSeconds`."),
     f("format", "`text` \\| `json` \\| `health` \\| `html` \\| `atom` \\| `rss` \\| `dhc`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
     f("warnings_as_errors", "bool", "`false`", "A `warn` fails the endpoint."),

@@ -8,6 +8,7 @@ mod check;
 mod decode;
 pub mod fields;
 
+use crate::cidr::Cidr;
 use crate::duration::format_millis;
 use check::check;
 use decode::{index, Errors, Obj};
@@ -211,6 +212,21 @@ pub struct Authorization {
     pub bearer: bool,
     /// Default answer to unauthorized requests (endpoints may override).
     pub on_unauthorized: Unauthorized,
+    /// Probes are accepted only from these ranges (`None`: from anywhere).
+    pub sources: Option<Vec<Cidr>>,
+    /// Details only for these mTLS peer URI SANs (a trailing `*` matches a
+    /// prefix); empty: no such restriction.
+    pub detail_peers: Vec<String>,
+}
+
+impl Authorization {
+    /// `san` (a peer certificate's URI SAN) is one of `detail_peers`.
+    pub fn peer_may_see_details(&self, san: &str) -> bool {
+        self.detail_peers.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => san.starts_with(prefix),
+            None => san == p,
+        })
+    }
 }
 
 impl Default for Authorization {
@@ -222,6 +238,8 @@ impl Default for Authorization {
             query_param: None,
             bearer: false,
             on_unauthorized: Unauthorized::NotFound,
+            sources: None,
+            detail_peers: Vec::new(),
         }
     }
 }
@@ -243,6 +261,9 @@ pub struct Endpoint {
     pub degraded_header: bool,
     pub details: Details,
     pub cache: CachePolicy,
+    /// Probes are accepted only from these ranges: the endpoint's own
+    /// `sources`, else `authorization.sources` (`None`: from anywhere).
+    pub sources: Option<Vec<Cidr>>,
 }
 
 #[derive(Debug, Clone)]
@@ -375,6 +396,11 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
     }
 
     resolve_includes(&mut endpoints, &includes, &checks, errs);
+    for e in &mut endpoints {
+        if e.sources.is_none() {
+            e.sources.clone_from(&authorization.sources);
+        }
+    }
     let service = top
         .get("service")
         .and_then(|v| Obj::open(v, "service", fields::SERVICE, errs))
@@ -486,6 +512,22 @@ fn authorization(
             "secrets are set but no way to present them: set header, path_prefix, query_param or bearer",
         );
     }
+    let sources = sources(&obj, errs);
+    let mut detail_peers = Vec::new();
+    for (i, v) in obj
+        .array("detail_peers", errs)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        match v.as_str() {
+            Some(p) if !p.is_empty() && p != "*" => detail_peers.push(p.to_string()),
+            _ => errs.push(
+                &index(&obj.path_of("detail_peers"), i),
+                format!("{v} is not a peer identity (e.g. \"spiffe://cluster.local/ns/monitoring/sa/prober\")"),
+            ),
+        }
+    }
     Some(Authorization {
         header,
         secrets,
@@ -493,7 +535,36 @@ fn authorization(
         query_param,
         bearer,
         on_unauthorized,
+        sources,
+        detail_peers,
     })
+}
+
+/// A `sources` list of address ranges; `None` when absent.
+fn sources(obj: &Obj<'_>, errs: &mut Errors) -> Option<Vec<Cidr>> {
+    let items = obj.array("sources", errs)?;
+    if items.is_empty() {
+        errs.push(
+            &obj.path_of("sources"),
+            "must list at least one range (leave it out to accept probes from anywhere)",
+        );
+    }
+    let mut ranges = Vec::new();
+    for (i, v) in items.iter().enumerate() {
+        let path = index(&obj.path_of("sources"), i);
+        match v.as_str().map(Cidr::parse) {
+            Some(Ok(c)) => ranges.push(c),
+            Some(Err(reason)) => errs.push(&path, reason),
+            None => errs.push(
+                &path,
+                format!(
+                    "expected a range like \"10.0.0.0/8\", found {}",
+                    decode::type_name(v)
+                ),
+            ),
+        }
+    }
+    Some(ranges)
 }
 
 fn secret(
@@ -690,6 +761,7 @@ fn endpoint(
         on_stale,
         on_startup,
     };
+    let sources = sources(&obj, errs);
     let status_codes = obj
         .get("status_codes")
         .and_then(|v| status_codes(v, &obj.path_of("status_codes"), errs))
@@ -709,6 +781,7 @@ fn endpoint(
             degraded_header,
             details,
             cache,
+            sources,
         },
         includes,
     ))

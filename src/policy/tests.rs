@@ -17,9 +17,10 @@ const GOOD: &str = r#"{
   "service": {"id": "orders", "version": "1.4.2", "description": "Orders API"},
   "authorization": {"header": "X-Health", "secrets": [{"value": "s3cret"}, {"env": "TOKEN"}],
                     "path_prefix": "/health/", "query_param": "token", "bearer": true,
-                    "on_unauthorized": "forbidden"},
+                    "on_unauthorized": "forbidden", "sources": ["10.0.0.0/8", "fd00::/8"],
+                    "detail_peers": ["spiffe://cluster.local/ns/monitoring/*"]},
   "endpoints": [
-    {"name": "live", "path": "/livez", "access": "public"},
+    {"name": "live", "path": "/livez", "access": "public", "sources": ["0.0.0.0/0"]},
     {"name": "ready", "path": "/readyz", "checks": ["db", "cache"], "deadline": "1s", "format": "json",
      "on_unauthorized": "pass_through", "details": "always", "warnings_as_errors": true,
      "status_codes": {"pass": 200, "warn": 299, "fail": 500}, "degraded_header": true,
@@ -176,7 +177,7 @@ fn invalid_policies_name_every_field_at_once() {
         (
             r#"{"endpoints": [{"name": "Ready!", "path": "readyz", "access": "open", "deadline": "0s", "pathh": 1}]}"#,
             &[
-                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, include, access, details, on_unauthorized, deadline, format, warnings_as_errors, status_codes, ttl, refresh, max_stale, on_stale, on_startup, degraded_header)",
+                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, include, access, details, on_unauthorized, sources, deadline, format, warnings_as_errors, status_codes, ttl, refresh, max_stale, on_stale, on_startup, degraded_header)",
                 "endpoints[0].name: \"Ready!\" must be non-empty and use only a-z, 0-9, '-' and '_'",
                 "endpoints[0].path: \"readyz\" must start with '/' and hold no query, fragment or spaces",
                 "endpoints[0].access: \"open\" is not one of: protected, public",
@@ -409,4 +410,37 @@ fn envoy_admin_kinds_refuse_fields_of_other_kinds() {
         assert!(errs.iter().any(|e| e == w), "missing {w:?} in {errs:#?}");
     }
     assert_eq!(errs.len(), want.len(), "{errs:#?}");
+}
+
+#[test]
+fn sources_and_detail_peers() {
+    let p = parse(GOOD).unwrap();
+    let ranges = |e: &Endpoint| e.sources.as_ref().map(Vec::len);
+    assert_eq!(ranges(&p.endpoints[0]), Some(1), "live has its own");
+    assert_eq!(
+        ranges(&p.endpoints[1]),
+        Some(2),
+        "ready inherits the policy's"
+    );
+    assert!(p
+        .authorization
+        .peer_may_see_details("spiffe://cluster.local/ns/monitoring/sa/x"));
+    assert!(!p
+        .authorization
+        .peer_may_see_details("spiffe://cluster.local/ns/default/sa/x"));
+    let errs = parse(
+        r#"{"authorization": {"sources": ["10.0.0.1/8", 7, "x"], "detail_peers": ["", "*", 3]},
+            "endpoints": [{"name": "r", "path": "/r", "access": "public", "sources": []}]}"#,
+    )
+    .unwrap_err();
+    let want = [
+        "authorization.sources[0]: \"10.0.0.1/8\" has bits set past its prefix length (did you mean 10.0.0.0/8?)",
+        "authorization.sources[1]: expected a range like \"10.0.0.0/8\", found a number",
+        "authorization.sources[2]: \"x\" is not an address or range (e.g. \"10.0.0.0/8\", \"fd00::/8\")",
+        "authorization.detail_peers[0]: \"\" is not a peer identity (e.g. \"spiffe://cluster.local/ns/monitoring/sa/prober\")",
+        "authorization.detail_peers[1]: \"*\" is not a peer identity (e.g. \"spiffe://cluster.local/ns/monitoring/sa/prober\")",
+        "authorization.detail_peers[2]: 3 is not a peer identity (e.g. \"spiffe://cluster.local/ns/monitoring/sa/prober\")",
+        "endpoints[0].sources: must list at least one range (leave it out to accept probes from anywhere)",
+    ];
+    assert_eq!(errs, want);
 }
