@@ -80,6 +80,7 @@ lint: setup
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
     cargo clippy --lib --target {{target}} -- -D warnings
+    cargo clippy --lib --target {{target}} --features test-hooks -- -D warnings
 
 # Regenerate the README's configuration reference from the policy's field tables.
 docs:
