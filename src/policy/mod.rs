@@ -830,20 +830,26 @@ fn resolve_includes(
         }
     }
     /// Depth-first; true when `at` is reached again through `trail`.
+    /// Endpoints in `done` are already collected and are not walked again:
+    /// shared includes (diamonds) would otherwise cost exponential time.
     fn collect(
         at: usize,
         endpoints: &[Endpoint],
         direct: &[Vec<usize>],
         trail: &mut Vec<usize>,
+        done: &mut Vec<usize>,
         out: &mut Vec<usize>,
     ) -> bool {
         if trail.contains(&at) {
             return true;
         }
+        if done.contains(&at) {
+            return false;
+        }
         trail.push(at);
         let mut cycle = false;
         for &j in direct.get(at).into_iter().flatten() {
-            cycle |= collect(j, endpoints, direct, trail, out);
+            cycle |= collect(j, endpoints, direct, trail, done, out);
         }
         for &c in endpoints.get(at).map_or(&[][..], |e| e.checks.as_slice()) {
             if !out.contains(&c) {
@@ -851,12 +857,20 @@ fn resolve_includes(
             }
         }
         trail.pop();
+        done.push(at);
         cycle
     }
     let mut resolved = Vec::with_capacity(endpoints.len());
     for i in 0..endpoints.len() {
         let mut out = Vec::new();
-        if collect(i, endpoints, &direct, &mut Vec::new(), &mut out) {
+        if collect(
+            i,
+            endpoints,
+            &direct,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut out,
+        ) {
             errs.push(&format!("endpoints[{i}].include"), "includes form a cycle");
         }
         resolved.push(out);
