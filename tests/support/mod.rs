@@ -2,3 +2,4 @@ pub mod deps;
 pub mod envoy;
 pub mod http;
 pub mod stack;
+pub mod xds;
