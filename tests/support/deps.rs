@@ -26,6 +26,26 @@ pub enum Mode {
     Echo,
     /// Answer with this status and a JSON body.
     Json(u16, String),
+    /// Read the request, then close the connection without answering.
+    Close,
+    /// Write these bytes as they are (a whole response, or not), then
+    /// close the connection.
+    Raw(Vec<u8>),
+    /// Write the first bytes at once, then the second one byte at a time,
+    /// this many ms apart, then close.
+    Trickle(Vec<u8>, u64, Vec<u8>),
+}
+
+/// A raw HTTP/1.1 response with this status line, extra header lines
+/// (each ending in CRLF) and body, with its `content-length`.
+pub fn raw_response(status: u16, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\n{headers}content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
 }
 
 /// A Statuspage (`/api/v2/status.json`) answer with this indicator.
@@ -185,6 +205,27 @@ fn serve(mut conn: TcpStream, shared: &Shared) {
             }
             Mode::Echo => respond(&mut conn, 200, head.as_bytes()),
             Mode::Json(code, body) => respond(&mut conn, code, body.as_bytes()),
+            Mode::Close => {
+                let _ = conn.shutdown(Shutdown::Both);
+                return;
+            }
+            Mode::Raw(bytes) => {
+                let _ = conn.write_all(&bytes);
+                let _ = conn.shutdown(Shutdown::Write);
+                return;
+            }
+            Mode::Trickle(head, gap_ms, bytes) => {
+                let _ = conn.set_nodelay(true);
+                let _ = conn.write_all(&head);
+                for b in bytes {
+                    if shared.stop.load(Ordering::SeqCst) || conn.write_all(&[b]).is_err() {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(gap_ms));
+                }
+                let _ = conn.shutdown(Shutdown::Write);
+                return;
+            }
             Mode::Hang => {
                 while !shared.stop.load(Ordering::SeqCst) {
                     thread::sleep(Duration::from_millis(20));

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use super::deps::{DepServer, Mode};
-use super::envoy::{Envoy, Setup};
+use super::envoy::{Envoy, Options, Setup};
 use super::http::{get, Response};
 
 pub struct Stack {
@@ -26,6 +26,17 @@ impl Stack {
         env: &[(&str, &str)],
         workers: u32,
     ) -> Stack {
+        Self::with_options(policy, deps, env, workers, &Options::default())
+    }
+
+    /// As [`Stack::with_workers`], Envoy started with `options`.
+    pub fn with_options(
+        policy: &str,
+        deps: &[(&str, Mode)],
+        env: &[(&str, &str)],
+        workers: u32,
+        options: &Options<'_>,
+    ) -> Stack {
         let app = DepServer::start(Mode::Echo);
         let deps: Vec<(String, DepServer)> = deps
             .iter()
@@ -36,12 +47,15 @@ impl Stack {
         drop(closed);
         let mut clusters: Vec<(&str, u16)> = vec![("app", app.port), ("closed", closed_port)];
         clusters.extend(deps.iter().map(|(n, d)| (n.as_str(), d.port)));
-        let envoy = Envoy::start(&Setup {
-            policy,
-            clusters: &clusters,
-            env,
-            workers,
-        });
+        let envoy = Envoy::start_with(
+            &Setup {
+                policy,
+                clusters: &clusters,
+                env,
+                workers,
+            },
+            options,
+        );
         Stack { app, deps, envoy }
     }
 
