@@ -81,6 +81,11 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
         token: path_token,
     }) = target(policy, path)
     else {
+        if under_path_prefix(policy, path) {
+            // `<path_prefix>/...` belongs to meshprobe: whatever it names,
+            // it never goes upstream (it may carry a secret).
+            return Decision::Reply(Reply::plain(404, ""));
+        }
         return pass_through(policy, path, query);
     };
     let Some(ep) = policy.endpoints.get(endpoint) else {
@@ -93,6 +98,9 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
         let reply = match ep.on_unauthorized {
             Unauthorized::NotFound => Some(Reply::plain(404, "")),
             Unauthorized::Forbidden => Some(Reply::plain(403, "forbidden\n")),
+            // A token path never goes upstream, even with a wrong token (a
+            // near miss would put most of a secret in the app's logs).
+            Unauthorized::PassThrough if path_token.is_some() => Some(Reply::plain(404, "")),
             Unauthorized::PassThrough => None,
         };
         let new_path = match (&reply, pass_through(policy, path, query)) {
@@ -209,6 +217,16 @@ fn target<'a>(policy: &Policy, path: &'a str) -> Option<Target<'a>> {
         check: Some(check_of(policy, endpoint, check)?),
         token: None,
     })
+}
+
+/// `path` lies below `authorization.path_prefix`.
+fn under_path_prefix(policy: &Policy, path: &str) -> bool {
+    policy
+        .authorization
+        .path_prefix
+        .as_deref()
+        .and_then(|prefix| path.strip_prefix(prefix))
+        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn token_path<'a>(policy: &Policy, path: &'a str) -> Option<Target<'a>> {

@@ -45,6 +45,10 @@ pub fn body_bytes_needed(check: &Check, status: Option<&str>, body_size: usize) 
 pub enum DispatchError {
     /// The host refused the arguments: in Envoy, an unknown cluster.
     BadArgument,
+    /// The request failed as it was sent (Envoy: `InternalFailure`), which
+    /// is what a cluster without a usable host does: no endpoints, or none
+    /// healthy.
+    FailedAtOnce,
     /// Any other refusal, with the host's status code.
     Other(u32),
 }
@@ -53,6 +57,9 @@ pub enum DispatchError {
 pub fn dispatch_reason(err: DispatchError, cluster: &str) -> String {
     match err {
         DispatchError::BadArgument => format!("dispatch failed: unknown cluster {cluster:?}"),
+        DispatchError::FailedAtOnce => {
+            format!("no healthy upstream: cluster {cluster:?} failed the callout as it was sent")
+        }
         DispatchError::Other(code) => format!("dispatch failed: host status {code}"),
     }
 }
@@ -99,7 +106,12 @@ pub fn evaluate(
 ) -> Result<(), String> {
     let expect = &check.expect_status;
     let Some(raw) = response.status else {
-        return Err("response without :status".into());
+        // Envoy delivers no headers when the callout failed after its
+        // answer began: cut off mid-body, or out of time.
+        if elapsed_ms >= timeout_ms {
+            return Err(format!("timeout after {timeout_ms}ms"));
+        }
+        return Err("connection failed: the answer broke off before it was complete".into());
     };
     let Ok(status) = raw.trim().parse::<u16>() else {
         return Err(format!(
@@ -328,7 +340,8 @@ mod tests {
                 Err("connection failed: remote connection failure, transport failure reason: delayed connect error: Connection refused"),
             ),
             (Some("503"), "maintenance", 1, Err("unexpected status 503 (expected 200-299)")),
-            (None, "", 1, Err("response without :status")),
+            (None, "", 1, Err("connection failed: the answer broke off before it was complete")),
+            (None, "", 500, Err("timeout after 500ms")),
             (Some("abc"), "", 1, Err("response with an invalid :status \"abc\"")),
         ];
         for (status, body, elapsed, want) in cases {
@@ -391,6 +404,10 @@ mod tests {
         assert_eq!(
             dispatch_reason(DispatchError::BadArgument, "dbb"),
             "dispatch failed: unknown cluster \"dbb\""
+        );
+        assert_eq!(
+            dispatch_reason(DispatchError::FailedAtOnce, "void"),
+            "no healthy upstream: cluster \"void\" failed the callout as it was sent"
         );
     }
 

@@ -207,7 +207,7 @@ impl ProbeRun {
         let mut report = Report::new(ep.map_or("", |e| e.name.as_str()), checks)
             .warnings_as_errors(ep.is_some_and(|e| e.warnings_as_errors));
         report.at_ms = now_ms;
-        report.notes = std::mem::take(&mut self.notes);
+        report.notes.clone_from(&self.notes);
         report
     }
 

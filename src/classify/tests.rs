@@ -189,9 +189,29 @@ fn classification_table() {
         ("/", vec![], PASS),
         ("/readyz/", vec![("x-health", "s3cret")], PASS),
         ("/READYZ", vec![("x-health", "s3cret")], PASS),
-        ("/health/s3cret/unknown", vec![], PASS),
-        ("/health/s3cret", vec![], PASS),
-        ("/health//ready", vec![], PASS),
+        // Below path_prefix nothing goes upstream: it may carry a secret.
+        (
+            "/health/s3cret/unknown",
+            vec![],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/health/s3cret",
+            vec![],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/health//ready",
+            vec![],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        (
+            "/health/s3cret/ready/nosuch",
+            vec![],
+            Decision::Reply(Reply::plain(404, "")),
+        ),
+        ("/health", vec![], PASS),
+        ("/healthz", vec![], PASS),
         (
             "/api?token=s3cret&a=b",
             vec![],

@@ -265,6 +265,7 @@ impl Engine {
                 Err(status) => {
                     let err = match status {
                         Status::BadArgument => DispatchError::BadArgument,
+                        Status::InternalFailure => DispatchError::FailedAtOnce,
                         other => DispatchError::Other(other as u32),
                     };
                     run.dispatch_failed(&policy, callout.slot, err, now);
@@ -286,7 +287,7 @@ impl Engine {
     }
 
     /// A callout answered in context `current`.
-    pub fn on_callout(&mut self, current: u32, token: u32, body_size: usize) {
+    pub fn on_callout(&mut self, current: u32, token: u32, num_headers: usize, body_size: usize) {
         self.current = current;
         let now = super::now_ms();
         let policy = self.policy.clone();
@@ -300,9 +301,17 @@ impl Engine {
             return;
         };
         let (_, slot) = local.tokens.swap_remove(pos);
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten();
+        // No headers: the callout failed after its answer began (reset,
+        // or timed out mid-body). Envoy then has no response to read, and
+        // reading one would be refused, which the SDK turns into a panic.
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+        };
+        let body_size = if status.is_none() { 0 } else { body_size };
         let wanted = local
             .run
             .check(&policy, slot)
@@ -488,6 +497,24 @@ impl Engine {
         self.current = root;
         let policy = self.policy.clone();
         for endpoint in 0..self.runs.len() {
+            // Probes whose own deadline has come get the run as it stands
+            // (a run restarted for them, below, started after they came).
+            let overdue = match self.runs.get_mut(endpoint) {
+                Some(Some(local)) if local.waiters.iter().any(|w| now >= w.deadline_ms) => {
+                    let (late, keep): (Vec<Waiter>, Vec<Waiter>) =
+                        std::mem::take(&mut local.waiters)
+                            .into_iter()
+                            .partition(|w| now >= w.deadline_ms);
+                    local.waiters = keep;
+                    Some((late, local.run.report_now(&policy, now)))
+                }
+                _ => None,
+            };
+            if let Some((late, report)) = overdue {
+                for w in &late {
+                    self.answer_from(w.ctx, &w.probe, &report, now);
+                }
+            }
             let Some(Some(local)) = self.runs.get_mut(endpoint) else {
                 continue;
             };

@@ -66,13 +66,19 @@ impl Context for Filter {
     fn on_http_call_response(
         &mut self,
         token_id: u32,
-        _num_headers: usize,
+        num_headers: usize,
         body_size: usize,
         _num_trailers: usize,
     ) {
         // Callouts of a run started by this request; the run serves every
         // probe waiting for it.
-        super::forward_callout(self.engine.as_ref(), self.id, token_id, body_size);
+        super::forward_callout(
+            self.engine.as_ref(),
+            self.id,
+            token_id,
+            num_headers,
+            body_size,
+        );
     }
 }
 

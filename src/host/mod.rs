@@ -65,11 +65,17 @@ impl Context for Root {
     fn on_http_call_response(
         &mut self,
         token_id: u32,
-        _num_headers: usize,
+        num_headers: usize,
         body_size: usize,
         _num_trailers: usize,
     ) {
-        forward_callout(self.engine.as_ref(), self.id, token_id, body_size);
+        forward_callout(
+            self.engine.as_ref(),
+            self.id,
+            token_id,
+            num_headers,
+            body_size,
+        );
     }
 }
 
@@ -79,10 +85,11 @@ pub(crate) fn forward_callout(
     engine: Option<&Rc<RefCell<Engine>>>,
     ctx: u32,
     token: u32,
+    num_headers: usize,
     body_size: usize,
 ) {
     if let Some(Ok(mut e)) = engine.map(|e| e.try_borrow_mut()) {
-        e.on_callout(ctx, token, body_size);
+        e.on_callout(ctx, token, num_headers, body_size);
     }
 }
 

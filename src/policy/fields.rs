@@ -67,7 +67,7 @@ pub const SERVICE: &[FieldDoc] = &[
 pub const AUTHORIZATION: &[FieldDoc] = &[
     f("header", "string", "none", "Probe header name (e.g. `x-health`); its value must be one of `secrets`. Removed from every request that goes upstream."),
     f("secrets", "array of secret", "`[]`", "Accepted secrets; several at once allow rotation. Compared in constant time."),
-    f("path_prefix", "string", "none", "Token as a path segment: `<path_prefix>/<secret>/<endpoint name>` answers that endpoint."),
+    f("path_prefix", "string", "none", "Token as a path segment: `<path_prefix>/<secret>/<endpoint name>` answers that endpoint. Nothing below it goes upstream: a path there that names no endpoint, or a wrong token, gets 404."),
     f("query_param", "string", "none", "Token as a query parameter, e.g. `token` for `/readyz?token=<secret>`."),
     f("bearer", "bool", "`false`", "Accept `Authorization: Bearer <secret>`."),
     f("on_unauthorized", "`not_found` \\| `forbidden` \\| `pass_through`", "`not_found`", "Answer to an unauthorized request for a protected endpoint: local 404, local 403, or the request goes to the app untouched."),
