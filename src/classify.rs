@@ -99,8 +99,12 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
             Unauthorized::NotFound => Some(Reply::plain(404, "")),
             Unauthorized::Forbidden => Some(Reply::plain(403, "forbidden\n")),
             // A token path never goes upstream, even with a wrong token (a
-            // near miss would put most of a secret in the app's logs).
-            Unauthorized::PassThrough if path_token.is_some() => Some(Reply::plain(404, "")),
+            // near miss would put most of a secret in the app's logs); nor
+            // does any other path below path_prefix (a per-check path of an
+            // endpoint at the prefix itself).
+            Unauthorized::PassThrough if under_path_prefix(policy, path) => {
+                Some(Reply::plain(404, ""))
+            }
             Unauthorized::PassThrough => None,
         };
         let new_path = match (&reply, pass_through(policy, path, query)) {

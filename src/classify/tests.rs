@@ -414,3 +414,25 @@ fn details_only_for_configured_peer_identities() {
         assert_eq!(details_of(&d), Some(want), "live, {san:?}");
     }
 }
+
+#[test]
+fn per_check_paths_below_the_prefix_never_go_upstream() {
+    // Found by the `classify` fuzz target: an endpoint whose path is the
+    // path_prefix itself has per-check paths below the prefix; unauthorized
+    // with pass_through they went upstream.
+    let p = Policy::from_json(
+        br#"{"authorization": {"path_prefix": "/_/probe/", "secrets": [{"value": "s3cret"}],
+                               "on_unauthorized": "pass_through"},
+             "endpoints": [{"name": "ready", "path": "/_/probe", "checks": ["x"]},
+                           {"name": "app", "path": "/app", "checks": ["x"]}],
+             "checks": [{"name": "x", "cluster": "x"}]}"#,
+        &|_| None,
+    )
+    .unwrap();
+    let decide = |path: &str| classify(&p, path, &mut Headers::new(&[(":method", "GET")]));
+    assert_eq!(decide("/_/probe/x"), unauth(0, 404));
+    assert_eq!(decide("/_/probe/s3cre/ready"), unauth(0, 404));
+    // Elsewhere pass_through still passes through.
+    assert_eq!(decide("/_/probe"), unauth(0, 0));
+    assert_eq!(decide("/app/x"), unauth(1, 0));
+}
