@@ -13,6 +13,9 @@ use serde_json::Value;
 /// How much of a callout's body the host passes in to explain a 503/504.
 pub const DIAGNOSTIC_BODY_BYTES: usize = 256;
 
+/// How far Envoy's callout timer and the run's millisecond clock may differ.
+const TIMER_SLACK_MS: u64 = 10;
+
 /// A callout answer as the host read it.
 #[derive(Debug, Clone, Copy)]
 pub struct CalloutResponse<'a> {
@@ -108,7 +111,8 @@ pub fn evaluate(
     let Some(raw) = response.status else {
         // Envoy delivers no headers when the callout failed after its
         // answer began: cut off mid-body, or out of time.
-        if elapsed_ms >= timeout_ms {
+        // (Envoy's timer and the run's clock differ by a few ms.)
+        if elapsed_ms.saturating_add(TIMER_SLACK_MS) >= timeout_ms {
             return Err(format!("timeout after {timeout_ms}ms"));
         }
         return Err("connection failed: the answer broke off before it was complete".into());
@@ -342,6 +346,8 @@ mod tests {
             (Some("503"), "maintenance", 1, Err("unexpected status 503 (expected 200-299)")),
             (None, "", 1, Err("connection failed: the answer broke off before it was complete")),
             (None, "", 500, Err("timeout after 500ms")),
+            (None, "", 495, Err("timeout after 500ms")),
+            (None, "", 480, Err("connection failed: the answer broke off before it was complete")),
             (Some("abc"), "", 1, Err("response with an invalid :status \"abc\"")),
         ];
         for (status, body, elapsed, want) in cases {

@@ -497,16 +497,24 @@ impl Engine {
         self.current = root;
         let policy = self.policy.clone();
         for endpoint in 0..self.runs.len() {
-            // Probes whose own deadline has come get the run as it stands
-            // (a run restarted for them, below, started after they came).
+            // Probes whose own deadline comes before the run's (a run
+            // restarted for them, below, started after they came) get the
+            // run as it stands when their deadline has come. The others are
+            // answered when the run completes, by its deadline.
             let overdue = match self.runs.get_mut(endpoint) {
-                Some(Some(local)) if local.waiters.iter().any(|w| now >= w.deadline_ms) => {
-                    let (late, keep): (Vec<Waiter>, Vec<Waiter>) =
-                        std::mem::take(&mut local.waiters)
-                            .into_iter()
-                            .partition(|w| now >= w.deadline_ms);
-                    local.waiters = keep;
-                    Some((late, local.run.report_now(&policy, now)))
+                Some(Some(local)) => {
+                    let run_deadline = local.run.deadline_at();
+                    let due = |w: &Waiter| now >= w.deadline_ms && w.deadline_ms < run_deadline;
+                    if local.waiters.iter().any(due) {
+                        let (late, keep): (Vec<Waiter>, Vec<Waiter>) =
+                            std::mem::take(&mut local.waiters)
+                                .into_iter()
+                                .partition(due);
+                        local.waiters = keep;
+                        Some((late, local.run.report_now(&policy, now)))
+                    } else {
+                        None
+                    }
                 }
                 _ => None,
             };
