@@ -4,6 +4,7 @@
 //! the admin API can, and a check reaches it through a cluster to the admin
 //! port. Each function judges one admin answer's body.
 
+use crate::outcome::truncate;
 use serde_json::Value;
 
 /// The outcome of judging an admin answer.
@@ -30,7 +31,7 @@ pub fn server_state(body: &[u8]) -> Judgement {
     };
     match value.get("state").and_then(Value::as_str) {
         Some("LIVE") => Judgement::Pass,
-        Some(state) => Judgement::Fail(format!("Envoy is {}", clip(state, 32))),
+        Some(state) => Judgement::Fail(format!("Envoy is {}", truncate(state, 32))),
         None => Judgement::Fail("/server_info answer has no state".into()),
     }
 }
@@ -69,7 +70,7 @@ pub fn cluster_health(body: &[u8], cluster: &str, min_percent: u64) -> Judgement
     else {
         return Judgement::Fail(format!(
             "cluster {:?} is not in /clusters",
-            clip(cluster, 80)
+            truncate(cluster, 80)
         ));
     };
     let hosts = found
@@ -127,14 +128,6 @@ fn bytes(n: u64) -> String {
         }
     }
     format!("{n} B")
-}
-
-fn clip(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("")
 }
 
 #[cfg(test)]

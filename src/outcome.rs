@@ -192,7 +192,8 @@ fn envoy_cause(status: u16, body: &[u8], timeout_ms: u64, elapsed_ms: u64) -> Op
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
