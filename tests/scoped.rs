@@ -34,8 +34,8 @@ fn start(unscoped: bool) -> Rig {
         .map(|_| DepServer::start(Mode::Status(200)))
         .collect();
     let mut yaml = EXAMPLE
-        .replace("port_value: 10300", "port_value: 0")
-        .replace("port_value: 9931", "port_value: 0")
+        .replace("port_value: 10400", "port_value: 0")
+        .replace("port_value: 9941", "port_value: 0")
         .replace("port_value: 18080", &format!("port_value: {}", app.port))
         .replace(
             "filename: dist/meshprobe.wasm",
