@@ -109,3 +109,10 @@ image tag="": build
 # Pin the sha256 of dist/meshprobe.wasm in istio/*.yaml (the https:// module examples).
 pin-sha: build
     python3 tools/pin_sha.py dist/meshprobe.wasm istio
+
+# Fuzz every cargo-fuzz target in fuzz/ for `seconds` each, one after the other (nightly; installs cargo-fuzz if missing). No sanitizer (safe Rust: ASan only slows it ~8x); debug assertions and overflow checks on.
+fuzz seconds="60":
+    @command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
+    @rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    cd fuzz && for t in $(cargo +nightly fuzz list); do \
+        cargo +nightly fuzz run -s none -a "$t" -- -max_total_time={{seconds}} -timeout=10 || exit 1; done
