@@ -144,20 +144,30 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
     })
 }
 
-const KINDS: &[(&str, u8)] = &[
-    ("http", 0),
-    ("envoy_server", 1),
-    ("envoy_cluster", 2),
-    ("envoy_memory", 3),
+/// The words of `kind`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Http,
+    Server,
+    Cluster,
+    Memory,
+}
+
+const KINDS: &[(&str, Kind)] = &[
+    ("http", Kind::Http),
+    ("envoy_server", Kind::Server),
+    ("envoy_cluster", Kind::Cluster),
+    ("envoy_memory", Kind::Memory),
 ];
 
 /// `kind` and the fields that go with it; a field of another kind is refused.
 fn kind(obj: &Obj<'_>, errs: &mut Errors) -> CheckKind {
-    let word = obj.choice("kind", KINDS, errs).unwrap_or(0);
+    let word = obj.choice("kind", KINDS, errs).unwrap_or(Kind::Http);
     let mut allowed: &[&str] = &[];
     let kind = match word {
-        1 => CheckKind::EnvoyServer,
-        2 => {
+        Kind::Http => CheckKind::Http,
+        Kind::Server => CheckKind::EnvoyServer,
+        Kind::Cluster => {
             allowed = &["target_cluster", "min_healthy_percent"];
             let cluster = obj
                 .required_string("target_cluster", errs)
@@ -177,7 +187,7 @@ fn kind(obj: &Obj<'_>, errs: &mut Errors) -> CheckKind {
                 min_healthy_percent: min.min(100),
             }
         }
-        3 => {
+        Kind::Memory => {
             allowed = &["memory_limit"];
             let limit = obj.number("memory_limit", errs);
             if obj.get("memory_limit").is_none() {
@@ -192,7 +202,6 @@ fn kind(obj: &Obj<'_>, errs: &mut Errors) -> CheckKind {
                 limit_bytes: limit.unwrap_or(0),
             }
         }
-        _ => CheckKind::Http,
     };
     for field in ["target_cluster", "min_healthy_percent", "memory_limit"] {
         if !allowed.contains(&field) && obj.get(field).is_some() {
