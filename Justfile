@@ -116,3 +116,7 @@ fuzz seconds="60":
     @rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
     cd fuzz && for t in $(cargo +nightly fuzz list); do \
         cargo +nightly fuzz run -s none -a "$t" -- -max_total_time={{seconds}} -timeout=10 || exit 1; done
+
+# The engine's simulator on `n` seeds (release build; `cargo test` runs 10,000): `just sim 1000000`. From seed `start`.
+sim n="100000" start="0":
+    SIM_SEEDS={{n}} SIM_START={{start}} cargo test --release --test sim seeds -- --nocapture

@@ -237,6 +237,11 @@ impl Engine {
             })
     }
 
+    /// Whether this VM has a run of `endpoint` in flight.
+    pub fn running(&self, endpoint: usize) -> bool {
+        self.runs.get(endpoint).is_some_and(Option::is_some)
+    }
+
     /// What the engine holds: (runs in flight, callouts awaited, probes
     /// waiting). All zero once the load stops and the runs are done.
     pub fn holding(&self) -> (usize, usize, usize) {

@@ -46,6 +46,9 @@ impl Engine {
     /// The periodic tick (every [`super::TICK_MS`]).
     pub fn on_tick(&mut self, now: u64, store: &mut dyn Store) {
         let policy = self.policy.clone();
+        // First: a probe waiting on another worker may join a run started
+        // now, and is then answered below if its deadline has come.
+        self.remote_waiters(store, now);
         for endpoint in 0..self.runs.len() {
             self.expire(store, endpoint, now);
             // Probes whose own deadline has come (they joined, or came back
@@ -68,7 +71,6 @@ impl Engine {
                 }
             }
         }
-        self.remote_waiters(store, now);
         self.refresh(store, now);
     }
 
