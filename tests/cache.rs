@@ -225,3 +225,48 @@ fn metrics_appear_in_prometheus_with_the_right_values() {
         .iter()
         .any(|l| l.starts_with("meshprobe_latency_ms_bucket{meshprobe_check=\"db\"")));
 }
+
+/// Connects, sends a probe, and closes the connection after `stay`,
+/// before the answer.
+fn send_and_leave(port: u16, path: &str, stay: Duration) {
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(c, "GET {path} HTTP/1.1\r\nhost: probe\r\n\r\n").unwrap();
+    thread::sleep(stay);
+}
+
+/// proxy-wasm hands a callout's answer to the context that dispatched it
+/// and drops it when that context is gone; Envoy does not cancel the
+/// callout. So callouts are dispatched by the root context: a run whose
+/// clients all left still completes, and its result serves the TTL.
+/// (Before: the answer was lost and the next probe ran the checks again.)
+#[test]
+fn clients_leaving_mid_run_cost_no_second_callout_within_the_ttl() {
+    let s = stack(r#", "ttl": "3s""#);
+    s.dep("db").set_mode(Mode::Delay(250));
+    let port = s.envoy.port;
+    // Eight clients on both workers, all gone while db is answering.
+    let leaving: Vec<_> = (0..8)
+        .map(|_| thread::spawn(move || send_and_leave(port, "/readyz", Duration::from_millis(50))))
+        .collect();
+    for t in leaving {
+        t.join().unwrap();
+    }
+    thread::sleep(Duration::from_millis(500));
+    // The run completed for nobody; its result is shared.
+    let answers = storm(port, 10);
+    for r in &answers {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.elapsed < Duration::from_millis(100),
+            "{:?}: a new run",
+            r.elapsed
+        );
+    }
+    assert_eq!(s.dep("db").hits(), 1, "db called again within the TTL");
+    assert_eq!(
+        s.dep("cache").hits(),
+        1,
+        "cache called again within the TTL"
+    );
+}
