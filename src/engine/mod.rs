@@ -25,6 +25,7 @@ mod store;
 mod tick;
 
 pub use metric::{vm_memory, Metric, MetricKind};
+pub use probe::Request;
 pub use rng::SplitMix;
 pub use store::{MemStore, Store, StoreError};
 
@@ -192,6 +193,34 @@ impl Engine {
         }
         engine.refresh_at = tick::first_refreshes(&engine.policy, &mut engine.rng, now);
         engine
+    }
+
+    /// An engine from the plugin configuration `bytes`, with the log line
+    /// that says so; or the lines that say why the policy is refused.
+    pub fn configure(
+        bytes: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+        me: u64,
+        now: u64,
+        store: &mut dyn Store,
+    ) -> Result<(Engine, String), Vec<String>> {
+        let policy = Policy::from_json(bytes, env).map_err(|errors| {
+            let mut lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("meshprobe: invalid policy: {e}"))
+                .collect();
+            lines.push(format!(
+                "meshprobe: policy refused ({} error(s))",
+                errors.len()
+            ));
+            lines
+        })?;
+        let (endpoints, checks) = (policy.endpoints.len(), policy.checks.len());
+        let line = format!("meshprobe: policy loaded: {endpoints} endpoint(s), {checks} check(s)");
+        Ok((
+            Engine::new(Rc::new(policy), generation(bytes), me, now, store),
+            line,
+        ))
     }
 
     pub fn policy(&self) -> &Rc<Policy> {

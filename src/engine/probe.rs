@@ -3,11 +3,52 @@
 
 use super::{Answer, Ctx, Effect, Engine, Metric, Source, Store, Waiter};
 use crate::cache::{self, Plan};
-use crate::classify::Probe;
+use crate::classify::{classify, Decision, Probe, RequestHeaders};
 use crate::render::{render, Reply, View};
 use crate::report::{Health, Report};
 
+/// What the host does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Not a probe (or an unauthorized one configured `pass_through`):
+    /// send it upstream without the secret header, with `:path` replaced
+    /// when `Some`.
+    Pass {
+        new_path: Option<String>,
+    },
+    Answer(Answer),
+}
+
 impl Engine {
+    /// A request from context `ctx`: classified, and when it is a probe,
+    /// handled as [`Engine::on_probe`] does.
+    pub fn on_request(
+        &mut self,
+        now: u64,
+        store: &mut dyn Store,
+        ctx: Ctx,
+        raw_path: &str,
+        headers: &mut dyn RequestHeaders,
+    ) -> Request {
+        let policy = self.policy.clone();
+        match classify(&policy, raw_path, headers) {
+            Decision::PassThrough { new_path } => Request::Pass { new_path },
+            Decision::Reply(reply) => Request::Answer(Answer::Now(reply, Source::Local)),
+            Decision::Unauthorized {
+                endpoint,
+                reply,
+                new_path,
+            } => {
+                self.unauthorized(endpoint);
+                match reply {
+                    Some(reply) => Request::Answer(Answer::Now(reply, Source::Local)),
+                    None => Request::Pass { new_path },
+                }
+            }
+            Decision::Probe(probe) => Request::Answer(self.on_probe(now, store, ctx, probe)),
+        }
+    }
+
     /// A probe from context `ctx`: answered now, or waiting (then an
     /// [`Effect::Reply`] for `ctx` follows by its deadline plus one tick).
     pub fn on_probe(&mut self, now: u64, store: &mut dyn Store, ctx: Ctx, probe: Probe) -> Answer {

@@ -1,102 +1,65 @@
-//! The HTTP context: classifies a request and either lets it through (minus
-//! the secret), answers it locally, or hands the probe to the engine.
+//! The HTTP context: hands its request to the engine, then lets it
+//! through (minus the secret), answers it, or waits for the engine.
 
 use super::exec::{now_ms, send, Shared};
 use super::Handle;
-use crate::classify::{classify, Decision, RequestHeaders};
-use crate::engine::Answer;
-use proxy_wasm::hostcalls;
+use crate::classify::RequestHeaders;
+use crate::engine::{Answer, Request};
+use proxy_wasm::hostcalls::{self, get_map_value, set_map_value};
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::{Action, MapType::HttpRequestHeaders as Headers};
 
-fn request_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
-}
+/// Reads request headers and properties for the classifier.
+struct Host;
 
-/// Reads request headers for the classifier.
-struct HostHeaders;
-
-impl RequestHeaders for HostHeaders {
+impl RequestHeaders for Host {
     fn get(&mut self, name: &str) -> Option<String> {
-        request_header(name)
+        get_map_value(Headers, name).ok().flatten()
     }
 
     fn property(&mut self, path: &[&str]) -> Option<String> {
-        let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
-        String::from_utf8(bytes).ok()
+        String::from_utf8(hostcalls::get_property(path.to_vec()).ok()??).ok()
     }
 }
 
 pub struct Filter {
-    id: u32,
-    host: Option<Handle>,
+    pub id: u32,
+    pub host: Option<Handle>,
     /// Handed to the engine and not answered at once.
-    waiting: bool,
-}
-
-impl Filter {
-    pub fn new(id: u32, host: Option<Handle>) -> Filter {
-        Filter {
-            id,
-            host,
-            waiting: false,
-        }
-    }
-}
-
-fn pass_through(header: Option<&str>, new_path: Option<&str>) -> Action {
-    if let Some(name) = header {
-        // The secret never reaches the application.
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
-    }
-    if let Some(path) = new_path {
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path));
-    }
-    Action::Continue
+    pub waiting: bool,
 }
 
 impl Context for Filter {}
 
 impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         #[cfg(feature = "test-hooks")]
         test_hooks::run();
         let Some(Ok(mut h)) = self.host.as_ref().map(|h| h.try_borrow_mut()) else {
             return Action::Continue;
         };
-        let policy = h.engine.policy().clone();
-        let header = policy.authorization.header.as_deref();
-        let path = request_header(":path").unwrap_or_default();
-        let action = match classify(&policy, &path, &mut HostHeaders) {
-            Decision::PassThrough { new_path } => pass_through(header, new_path.as_deref()),
-            Decision::Reply(reply) => {
+        let path = Host.get(":path").unwrap_or_default();
+        let action = match h
+            .engine
+            .on_request(now_ms(), &mut Shared, self.id, &path, &mut Host)
+        {
+            Request::Pass { new_path } => {
+                // The secret never reaches the application.
+                if let Some(name) = h.engine.policy().authorization.header.as_deref() {
+                    let _ = set_map_value(Headers, name, None);
+                }
+                if let Some(path) = new_path {
+                    let _ = set_map_value(Headers, ":path", Some(&path));
+                }
+                Action::Continue
+            }
+            Request::Answer(Answer::Now(reply, _)) => {
                 send(&reply);
                 Action::Pause
             }
-            Decision::Unauthorized {
-                endpoint,
-                reply,
-                new_path,
-            } => {
-                h.engine.unauthorized(endpoint);
-                match reply {
-                    Some(reply) => {
-                        send(&reply);
-                        Action::Pause
-                    }
-                    None => pass_through(header, new_path.as_deref()),
-                }
-            }
-            Decision::Probe(probe) => {
-                match h.engine.on_probe(now_ms(), &mut Shared, self.id, probe) {
-                    Answer::Now(reply, _) => send(&reply),
-                    Answer::Waiting { deadline_ms } => {
-                        self.waiting = true;
-                        h.waiting.push((self.id, deadline_ms));
-                    }
-                }
+            Request::Answer(Answer::Waiting { deadline_ms }) => {
+                self.waiting = true;
+                h.glue.waiting.push((self.id, deadline_ms));
                 Action::Pause
             }
         };
@@ -107,16 +70,12 @@ impl HttpContext for Filter {
 
 impl Drop for Filter {
     fn drop(&mut self) {
-        // While the host is busy (answering probes) it cannot be told; the
-        // engine then forgets this probe as it answers it.
-        if let Some(Ok(mut h)) = self
-            .host
-            .as_ref()
-            .filter(|_| self.waiting)
-            .map(|h| h.try_borrow_mut())
-        {
+        // While the host is busy (answering probes) it cannot be told; it
+        // forgets this probe as it answers it.
+        let host = self.host.as_ref().filter(|_| self.waiting);
+        if let Some(Ok(mut h)) = host.map(|h| h.try_borrow_mut()) {
             h.engine.on_gone(self.id);
-            h.waiting.retain(|(c, _)| *c != self.id);
+            h.glue.waiting.retain(|(c, _)| *c != self.id);
         }
     }
 }
@@ -128,7 +87,8 @@ impl Drop for Filter {
 mod test_hooks {
     #[allow(clippy::panic)]
     pub fn run() {
-        if super::request_header("x-meshprobe-test-hook").as_deref() == Some("panic") {
+        use crate::classify::RequestHeaders;
+        if super::Host.get("x-meshprobe-test-hook").as_deref() == Some("panic") {
             panic!("meshprobe test hook: forced VM failure");
         }
     }
