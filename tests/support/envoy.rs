@@ -104,6 +104,7 @@ pub fn bootstrap(setup: &Setup<'_>, wasm: &str) -> String {
     - {{ tag_name: meshprobe_code, regex: '^wasmcustom\.meshprobe\.(?:endpoint\.[^.]+\.)?(code\.([0-9]+)\.)' }}
     - {{ tag_name: meshprobe_check, regex: '^wasmcustom\.meshprobe\.(check\.([^.]+)\.)' }}
     - {{ tag_name: meshprobe_outcome, regex: '^wasmcustom\.meshprobe\.(?:check\.[^.]+\.)?(outcome\.([^.]+)\.)' }}
+    - {{ tag_name: meshprobe_vm, regex: '^wasmcustom\.meshprobe\.(vm\.([^.]+)\.)' }}
 admin:
   address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
 static_resources:
