@@ -21,6 +21,12 @@ pub fn lease_key(generation: u64, endpoint: &str) -> String {
     format!("meshprobe/{generation:016x}/lease/{endpoint}")
 }
 
+/// Shared-data key of the time of an endpoint's first background refresh
+/// (drawn once per Envoy, see the engine's refresh jitter).
+pub fn first_key(generation: u64, endpoint: &str) -> String {
+    format!("meshprobe/{generation:016x}/first/{endpoint}")
+}
+
 /// A claim on running an endpoint's checks, until `expires_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
@@ -121,14 +127,6 @@ pub fn plan(
         }
         _ => Plan::Run,
     }
-}
-
-/// Whether a background refresh should start now: the result is missing
-/// or will expire within `lead_ms` (the tick period).
-pub fn refresh_due(cache: &CachePolicy, result_at: Option<u64>, lead_ms: u64, now_ms: u64) -> bool {
-    cache.refresh
-        && result_at
-            .is_none_or(|at| now_ms.saturating_sub(at).saturating_add(lead_ms) >= cache.ttl_ms)
 }
 
 /// The cached full report narrowed to the probe's checks (a per-check path

@@ -99,20 +99,6 @@ fn plan_table() {
 }
 
 #[test]
-fn refresh_is_due_one_tick_before_expiry() {
-    let c = cfg(2_000, true, OnMiss::Run);
-    assert!(refresh_due(&c, None, 100, 5_000));
-    assert!(!refresh_due(&c, Some(4_000), 100, 5_000));
-    assert!(refresh_due(&c, Some(3_000), 100, 4_900));
-    assert!(!refresh_due(
-        &cfg(2_000, false, OnMiss::Run),
-        None,
-        100,
-        5_000
-    ));
-}
-
-#[test]
 fn leases_and_entries_round_trip() {
     let l = Lease {
         owner: 0xdead_beef,

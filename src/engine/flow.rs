@@ -73,28 +73,26 @@ impl Engine {
         }
     }
 
-    /// Takes the lease and starts a run for `waiters`; when the lease is
-    /// not to be had, or a fresh result appeared since it was read (another
-    /// worker finished between the two reads), gives the waiters back.
+    /// Takes the lease and starts a run for `waiters`, who saw the result
+    /// taken at `seen` (none: no result); when the lease is not to be had,
+    /// gives the waiters back. When a newer result appeared since `seen`
+    /// (another worker finished between the two reads), no run: the
+    /// waiters get that result.
     pub(super) fn try_start(
         &mut self,
         store: &mut dyn Store,
         endpoint: usize,
         waiters: Vec<Waiter>,
+        seen: Option<u64>,
         now: u64,
     ) -> Result<(), Vec<Waiter>> {
         if !self.take_lease(store, endpoint, now) {
             return Err(waiters);
         }
-        let ttl = self
-            .policy
-            .endpoints
-            .get(endpoint)
-            .map_or(0, |e| e.cache.ttl_ms);
-        let fresh = self
+        let newer = self
             .result(store, endpoint)
-            .filter(|r| now.saturating_sub(r.at_ms) < ttl);
-        if let Some(r) = fresh {
+            .filter(|r| seen.is_none_or(|s| r.at_ms > s));
+        if let Some(r) = newer {
             self.release_lease(store, endpoint);
             for w in &waiters {
                 self.answer_from(w.ctx, &w.probe, &r, Source::Result { at_ms: r.at_ms }, now);
@@ -237,7 +235,6 @@ impl Engine {
             }
         }
         self.release_lease(store, endpoint);
-        self.schedule_refresh(endpoint, report.at_ms);
         let source = Source::Result {
             at_ms: report.at_ms,
         };

@@ -141,8 +141,8 @@ pub struct Engine {
     /// Answers rendered from the memo'd result, by view (full check set,
     /// no notes): a probe storm renders each view once per result.
     rendered: Vec<Vec<(ViewKey, Reply)>>,
-    /// Background refresh: per endpoint, when the next one is due if no
-    /// newer result comes (jittered, see [`tick`]).
+    /// Background refresh: per endpoint, the time of its first slot (see
+    /// [`tick`]).
     refresh_at: Vec<Option<u64>>,
     rng: SplitMix,
     out: Vec<Effect>,
@@ -191,7 +191,8 @@ impl Engine {
                 let _ = store.set(&key, &free.encode(), None);
             }
         }
-        engine.refresh_at = tick::first_refreshes(&engine.policy, &mut engine.rng, now);
+        engine.refresh_at =
+            tick::first_refreshes(&engine.policy, generation, &mut engine.rng, now, store);
         engine
     }
 

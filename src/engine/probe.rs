@@ -134,7 +134,8 @@ impl Engine {
                 Some(deadline_ms)
             }
             (Plan::Run | Plan::Serve, _) => {
-                if let Err(back) = self.try_start(store, endpoint, vec![waiter], now) {
+                let seen = waiter.seen_at;
+                if let Err(back) = self.try_start(store, endpoint, vec![waiter], seen, now) {
                     // Another worker took it between our read and our swap.
                     self.remote.extend(back);
                 }

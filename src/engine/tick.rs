@@ -1,48 +1,65 @@
 //! The tick: overdue runs and probes, probes waiting on other workers,
 //! background refreshes.
 //!
-//! Refresh jitter: a VM's first background run of an endpoint starts at a
-//! random time within one TTL of the VM's start, and each next one at the
-//! result's time plus the TTL plus a random jitter of up to a tenth of the
-//! TTL (never past `max_stale`). So the Envoys of a mesh that start
-//! together (a rollout), or whose dependency recovers together, spread
-//! their runs over the TTL instead of calling at once; and runs of an
-//! endpoint are never less than one TTL apart. Leases need no jitter:
-//! the workers of an Envoy race for one by compare-and-swap, one wins.
+//! Refresh jitter: the background runs of an endpoint start on slots one
+//! TTL apart, `first + k * ttl`, where `first` is a random time within one
+//! TTL of the Envoy's start, drawn once per Envoy (by its first worker,
+//! shared through the store). The next run is on the first slot at least
+//! one TTL (less one tick) after the last run started. So the Envoys of a
+//! mesh that start together (a rollout) spread their runs uniformly over
+//! the TTL, and keep them spread: a slow run, an outage or a recovery does
+//! not move a slot (a random jitter drawn anew each period would: the
+//! runs then drift into bunches; the mesh simulator measured 1.53x the
+//! mean load over 100 ms against 1.5x allowed). Leases need no jitter: the
+//! workers of an Envoy race for one by compare-and-swap, one wins.
 
 use super::{Engine, Source, SplitMix, Store, Waiter};
-use crate::policy::{CachePolicy, Policy};
+use crate::policy::Policy;
 use crate::report::{Health, Report};
 
-/// The first refresh of each endpoint with `refresh`: within one TTL.
-pub(super) fn first_refreshes(policy: &Policy, rng: &mut SplitMix, now: u64) -> Vec<Option<u64>> {
-    policy
-        .endpoints
-        .iter()
-        .map(|e| (e.cache.refresh && !e.checks.is_empty()).then(|| now + rng.below(e.cache.ttl_ms)))
-        .collect()
+/// The first refresh of each endpoint with `refresh`: at a random time
+/// within one TTL, drawn by the first worker of the Envoy and shared
+/// (were each worker to draw its own, the earliest of them would win,
+/// bunching first runs at the start of the TTL).
+pub(super) fn first_refreshes(
+    policy: &Policy,
+    generation: u64,
+    rng: &mut SplitMix,
+    now: u64,
+    store: &mut dyn Store,
+) -> Vec<Option<u64>> {
+    let mut first = |e: &crate::policy::Endpoint| {
+        if !e.cache.refresh || e.checks.is_empty() {
+            return None;
+        }
+        let key = crate::cache::first_key(generation, &e.name);
+        let read = |store: &dyn Store| {
+            let bytes = store.get(&key).0?;
+            std::str::from_utf8(&bytes).ok()?.parse::<u64>().ok()
+        };
+        if let Some(at) = read(store) {
+            return Some(at);
+        }
+        let at = now + rng.below(e.cache.ttl_ms);
+        let _ = store.set(&key, at.to_string().as_bytes(), None);
+        Some(read(store).unwrap_or(at))
+    };
+    policy.endpoints.iter().map(|e| first(e)).collect()
 }
 
-/// The jitter bound of a refresh period.
-fn jitter_bound(cache: &CachePolicy) -> u64 {
-    (cache.ttl_ms / 10).min(cache.max_stale_ms.saturating_sub(cache.ttl_ms))
+/// When the next background run is due: the first slot (`first + k *
+/// ttl`) at least one TTL, less one tick, after the last run started.
+fn due(first: u64, ttl: u64, last: Option<&Report>) -> u64 {
+    let Some(r) = last else { return first };
+    let took = r.checks.iter().map(|c| c.latency_ms).max().unwrap_or(0);
+    let earliest = r.at_ms.saturating_sub(took) + ttl.saturating_sub(super::TICK_MS);
+    if earliest <= first || ttl == 0 {
+        return earliest.max(first);
+    }
+    first + (earliest - first).div_ceil(ttl) * ttl
 }
 
 impl Engine {
-    /// The next refresh after a result taken at `at_ms`.
-    pub(super) fn schedule_refresh(&mut self, endpoint: usize, at_ms: u64) {
-        let Some(ep) = self.policy.endpoints.get(endpoint) else {
-            return;
-        };
-        if !ep.cache.refresh {
-            return;
-        }
-        let due = at_ms + ep.cache.ttl_ms + self.rng.below(jitter_bound(&ep.cache) + 1);
-        if let Some(slot) = self.refresh_at.get_mut(endpoint) {
-            *slot = Some(due);
-        }
-    }
-
     /// The periodic tick (every [`super::TICK_MS`]).
     pub fn on_tick(&mut self, now: u64, store: &mut dyn Store) {
         let policy = self.policy.clone();
@@ -95,7 +112,10 @@ impl Engine {
                 report.notes =
                     vec!["deadline exceeded waiting for the run on another worker".into()];
                 self.answer(w.ctx, &w.probe, &report, Source::Local, now);
-            } else if let Err(back) = self.try_start(store, endpoint, vec![w], now) {
+            } else if let Err(back) = {
+                let seen = w.seen_at;
+                self.try_start(store, endpoint, vec![w], seen, now)
+            } {
                 // The other worker is still at it.
                 self.remote.extend(back);
             }
@@ -105,31 +125,21 @@ impl Engine {
     /// Background refreshes that are due.
     fn refresh(&mut self, store: &mut dyn Store, now: u64) {
         for endpoint in 0..self.runs.len() {
-            let Some(Some(mut due)) = self.refresh_at.get(endpoint).copied() else {
+            let Some(Some(first)) = self.refresh_at.get(endpoint).copied() else {
                 continue;
             };
             if self.runs.get(endpoint).is_some_and(Option::is_some) {
                 continue;
             }
-            // A newer result (another worker's) moves the next refresh.
-            if let Some(at) = self.result(store, endpoint).map(|r| r.at_ms) {
-                let ttl = self
-                    .policy
-                    .endpoints
-                    .get(endpoint)
-                    .map_or(0, |e| e.cache.ttl_ms);
-                if at + ttl > due {
-                    self.schedule_refresh(endpoint, at);
-                    due = self
-                        .refresh_at
-                        .get(endpoint)
-                        .copied()
-                        .flatten()
-                        .unwrap_or(due);
-                }
-            }
-            if now >= due {
-                let _ = self.try_start(store, endpoint, Vec::new(), now);
+            let ttl = self
+                .policy
+                .endpoints
+                .get(endpoint)
+                .map_or(0, |e| e.cache.ttl_ms);
+            let last = self.result(store, endpoint);
+            if now >= due(first, ttl, last.as_ref()) {
+                let seen = last.map(|r| r.at_ms);
+                let _ = self.try_start(store, endpoint, Vec::new(), seen, now);
             }
         }
     }

@@ -172,3 +172,31 @@ fn replay() {
     problems.extend(leaks(&w));
     assert!(problems.is_empty(), "seed {seed}: {problems:?}");
 }
+
+/// Mesh scale: 500 Envoys of 2 workers, one shared dependency, TTL 1 s,
+/// started at once; the dependency hangs from 12 s to 16 s.
+#[test]
+fn a_mesh_of_500_envoys_spreads_its_runs_over_the_ttl() {
+    for seed in 0..env("MESH_SEEDS", 2) {
+        let load = mesh::run(seed, 500, 2, 24_000, 12_000..16_000);
+        let phases = [
+            ("rollout", 0, 3_000),
+            ("steady", 3_000, 12_000),
+            ("outage", 12_000, 16_000),
+            ("recovery", 16_000, 20_000),
+        ];
+        let mut line = format!("mesh seed {seed}:");
+        for (name, from, to) in phases {
+            let (peak, mean) = load.peak_and_mean(from, to);
+            line += &format!(
+                " {name} peak {peak}/100ms mean {mean:.1} ({:.2}x);",
+                f64::from(peak) / mean
+            );
+            assert!(
+                f64::from(peak) <= 1.5 * mean,
+                "seed {seed}, {name}: peak {peak} over 100 ms, mean {mean:.1}"
+            );
+        }
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+}

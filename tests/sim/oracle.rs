@@ -3,8 +3,10 @@
 //! 1. every probe is answered exactly once, never after its deadline plus
 //!    one tick, never after its client left;
 //! 2. per endpoint, a run starts only when no other worker has one in
-//!    flight and the shared result is at least one TTL old (the lease
-//!    expiry case is included: a dead worker's run is not in flight);
+//!    flight, and the shared result is at least one TTL old (on demand) or
+//!    the last run started at least one TTL ago, less one tick
+//!    (background refresh, on its slots); except when the last run's VM
+//!    died (its lease expires first: the documented case);
 //! 3. no answer comes from a result older than `max_stale`; `on_stale` and
 //!    `on_startup` answer `fail` at once when they say so;
 //! 4. every answer's status is the aggregation (computed here) of the run
@@ -14,7 +16,7 @@
 
 use meshprobe::classify::Probe;
 use meshprobe::engine::{Source, TICK_MS};
-use meshprobe::policy::{OnMiss, Policy};
+use meshprobe::policy::{CachePolicy, OnMiss, Policy};
 use meshprobe::render::Reply;
 use meshprobe::report::{Health, Report};
 use std::collections::HashMap;
@@ -76,6 +78,19 @@ impl ProbeRec {
             state: State::Arrived,
         }
     }
+}
+
+/// A run starting, as the world saw it.
+pub struct RunStart {
+    pub uid: u64,
+    pub endpoint: usize,
+    pub now: u64,
+    /// Another live worker has a run of the endpoint in flight.
+    pub others: bool,
+    /// The shared result's time.
+    pub result_at: Option<u64>,
+    /// Since the last run of the endpoint started (on a live VM).
+    pub spacing: Option<u64>,
 }
 
 #[derive(Default)]
@@ -252,23 +267,24 @@ impl Oracle {
         }
     }
 
-    pub fn run_started(
-        &mut self,
-        uid: u64,
-        endpoint: usize,
-        now: u64,
-        others: bool,
-        result_at: Option<u64>,
-        ttl: u64,
-    ) {
+    pub fn run_started(&mut self, r: &RunStart, cache: &CachePolicy) {
+        let (uid, endpoint, now) = (r.uid, r.endpoint, r.now);
         self.runs_started += 1;
         self.runs.insert((uid, endpoint), now);
-        if others {
+        if r.others {
             self.fail(format!(
                 "engine {uid}: run of endpoint {endpoint} while another worker runs it"
             ));
         }
-        if let Some(at) = result_at.filter(|at| now.saturating_sub(*at) < ttl) {
+        let ttl = cache.ttl_ms;
+        if cache.refresh {
+            // Background runs: on slots one TTL apart (less one tick).
+            if let Some(s) = r.spacing.filter(|s| *s + TICK_MS < ttl) {
+                self.fail(format!(
+                    "engine {uid}: run of endpoint {endpoint} {s}ms after the last (ttl {ttl})"
+                ));
+            }
+        } else if let Some(at) = r.result_at.filter(|at| now.saturating_sub(*at) < ttl) {
             self.fail(format!(
                 "engine {uid}: run of endpoint {endpoint} with a result {}ms old (ttl {ttl})",
                 now - at

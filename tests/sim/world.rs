@@ -119,6 +119,7 @@ pub struct World {
     next_ctx: u32,
     next_uid: u64,
     pub dead: Vec<u64>,
+    last_start: HashMap<(u64, usize), (u64, u64)>,
     pub oracle: Oracle,
     pub trace: Option<Vec<String>>,
     pub params: Params,
@@ -151,6 +152,7 @@ impl World {
             next_ctx: 1,
             next_uid: 1,
             dead: Vec::new(),
+            last_start: HashMap::new(),
             oracle: Oracle::default(),
             trace: trace.then(Vec::new),
             params,
@@ -448,14 +450,20 @@ impl World {
         let Some(ep) = policy.endpoints.get(e) else {
             return;
         };
-        let at = self
-            .store
-            .mem
-            .get(&cache::result_key(gen, &ep.name))
-            .0
-            .and_then(|b| cache::decode(&b))
-            .map(|r| r.at_ms);
-        self.oracle
-            .run_started(uid, e, self.now, others, at, ep.cache.ttl_ms);
+        let result = self.store.mem.get(&cache::result_key(gen, &ep.name)).0;
+        let at = result.and_then(|b| cache::decode(&b)).map(|r| r.at_ms);
+        // The previous run's start, unless its VM died (the lease-expiry case).
+        let prev = self.last_start.insert((gen, e), (self.now, uid));
+        let alive = |u: u64| self.workers.iter().flatten().any(|x| x.uid == u);
+        let spacing = prev.filter(|(_, u)| alive(*u)).map(|(t, _)| self.now - t);
+        let run = super::oracle::RunStart {
+            uid,
+            endpoint: e,
+            now: self.now,
+            others,
+            result_at: at,
+            spacing,
+        };
+        self.oracle.run_started(&run, &ep.cache);
     }
 }
