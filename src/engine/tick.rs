@@ -44,7 +44,7 @@ pub(super) fn first_refreshes(
         let _ = store.set(&key, at.to_string().as_bytes(), None);
         Some(read(store).unwrap_or(at))
     };
-    policy.endpoints.iter().map(|e| first(e)).collect()
+    policy.endpoints.iter().map(&mut first).collect()
 }
 
 /// When the next background run is due: the first slot (`first + k *
