@@ -228,9 +228,18 @@ impl Engine {
         if previous.as_ref().is_none_or(|p| p.at_ms <= report.at_ms) {
             if let Some(ep) = policy.endpoints.get(endpoint) {
                 let key = cache::result_key(self.generation, &ep.name);
-                if let Err(e) = store.set(&key, &cache::encode(&report), None) {
+                let bytes = cache::encode(&report);
+                if let Err(e) = store.set(&key, &bytes, None) {
                     let line = format!("meshprobe: result of {:?} not shared: {e}", ep.name);
                     self.out.push(Effect::Log(Level::Warn, line));
+                }
+                // This VM serves its own newest result (the memo held the
+                // previous one, which may have the same time).
+                if let Some(memo) = self.memo.get_mut(endpoint) {
+                    *memo = Some((bytes, report.clone()));
+                }
+                if let Some(r) = self.rendered.get_mut(endpoint) {
+                    r.clear();
                 }
             }
         }

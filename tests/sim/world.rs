@@ -24,7 +24,9 @@ use std::rc::Rc;
 #[derive(Default)]
 pub struct RecStore {
     pub mem: MemStore,
-    pub results: HashMap<(String, u64), Report>,
+    /// Every result written, by key and time (two runs may complete in
+    /// the same millisecond).
+    pub results: HashMap<(String, u64), Vec<Report>>,
 }
 
 impl Store for RecStore {
@@ -36,7 +38,10 @@ impl Store for RecStore {
         self.mem.set(key, value, cas)?;
         if key.contains("/result/") {
             if let Some(r) = cache::decode(value) {
-                self.results.insert((key.to_string(), r.at_ms), r);
+                self.results
+                    .entry((key.to_string(), r.at_ms))
+                    .or_default()
+                    .push(r);
             }
         }
         Ok(())
@@ -136,7 +141,8 @@ impl World {
     pub fn new(seed: u64, trace: bool) -> World {
         let mut rng = Rng::new(seed);
         let params = Params::random(&mut rng);
-        let policy = load(&super::policies::random(&mut rng));
+        let json = super::policies::random(&mut rng);
+        let policy = load(&json);
         let never = params.never;
         let modes = [0, 1, 2].map(|_| deps::random_mode(&mut rng, never));
         let mut w = World {
@@ -157,7 +163,7 @@ impl World {
             trace: trace.then(Vec::new),
             params,
         };
-        w.log(format!("seed {seed}: {params:?}, modes {modes:?}"));
+        w.log(format!("seed {seed}: {params:?}, modes {modes:?}\n{json}"));
         for i in 0..params.workers {
             let inst = w.inst();
             w.workers.push(vec![inst]);
@@ -237,6 +243,7 @@ impl World {
         match ev {
             Ev::Tick(w) => {
                 self.at(self.now + TICK_MS, Ev::Tick(w));
+                self.log(format!("worker {w}: tick"));
                 for k in 0..self.workers[w].len() {
                     let uid = self.workers[w][k].uid;
                     let now = self.now;
@@ -276,7 +283,10 @@ impl World {
             Ev::Swap => {
                 let json = super::policies::random(&mut self.rng);
                 self.policy = load(&json);
-                self.log(format!("policy swap: generation {:016x}", self.policy.1));
+                self.log(format!(
+                    "policy swap: generation {:016x}\n{json}",
+                    self.policy.1
+                ));
                 for w in 0..self.workers.len() {
                     let inst = self.inst();
                     self.workers[w].push(inst);
