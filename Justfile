@@ -82,7 +82,7 @@ lint: setup
     cargo clippy --lib --target {{target}} -- -D warnings
     cargo clippy --lib --target {{target}} --features test-hooks -- -D warnings
 
-# Regenerate the README's configuration reference from the policy's field tables.
+# Regenerate the configuration reference in docs/policy.md from the policy's field tables.
 docs:
     MESHPROBE_BLESS=1 cargo test --test docs
 
