@@ -136,10 +136,16 @@ pub fn main() -> ExitCode {
                 any_wasm,
             },
         ),
-        Command::Schema { which } => {
-            println!("{}", schema::text(which));
-            ExitCode::SUCCESS
-        }
+        Command::Schema { which } => match schema::text(which) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("meshprobe: cannot build the schema: {why}");
+                ExitCode::from(1)
+            }
+        },
         Command::Explain {
             policy,
             path,
