@@ -254,7 +254,10 @@ fn doc_policies() -> Vec<(String, Value)> {
         files.extend(dir.map(|e| e.unwrap().path()));
     }
     let mut out = Vec::new();
-    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "md")) {
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "md"))
+    {
         let text = std::fs::read_to_string(f).unwrap();
         for (i, block) in text.split("```json\n").skip(1).enumerate() {
             let json = block.split("```").next().unwrap();
@@ -272,7 +275,11 @@ fn doc_policies() -> Vec<(String, Value)> {
 fn every_example_policy_validates_against_the_schema() {
     let v = validator(&policy_schema());
     let shipped = shipped_policies();
-    assert!(shipped.len() >= 14, "only {} shipped policies", shipped.len());
+    assert!(
+        shipped.len() >= 14,
+        "only {} shipped policies",
+        shipped.len()
+    );
     let all: Vec<_> = shipped.into_iter().chain(doc_policies()).collect();
     for (at, policy) in &all {
         let errs = errors(&v, policy);
@@ -312,14 +319,14 @@ fn every_istio_resource_validates_against_its_schema() {
     assert!(seen >= 8, "{seen}");
 
     // A typo in pluginConfig is caught by the schema.
-    let mut bad = yaml_docs(
-        &std::fs::read_to_string(repo().join("istio/wasmplugin-mesh.yaml")).unwrap(),
-    )
-    .remove(0);
+    let mut bad =
+        yaml_docs(&std::fs::read_to_string(repo().join("istio/wasmplugin-mesh.yaml")).unwrap())
+            .remove(0);
     bad["spec"]["pluginConfig"]["endpoints"][0]["acess"] = json!("public");
     let errs = errors(&plugin, &bad);
     assert!(
-        errs.iter().any(|e| e.contains("/spec/pluginConfig/endpoints/0")),
+        errs.iter()
+            .any(|e| e.contains("/spec/pluginConfig/endpoints/0")),
         "{errs:#?}"
     );
 }
@@ -328,32 +335,110 @@ fn every_istio_resource_validates_against_its_schema() {
 const INVALID: &[(&str, &str)] = &[
     ("no endpoints", r#"{}"#),
     ("empty endpoints", r#"{"endpoints": []}"#),
-    ("unknown top field", r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public"}], "endpoint": []}"#),
-    ("endpoint without path", r#"{"endpoints": [{"name": "l", "access": "public"}]}"#),
-    ("upper-case endpoint name", r#"{"endpoints": [{"name": "Live", "path": "/l", "access": "public"}]}"#),
-    ("relative path", r#"{"endpoints": [{"name": "l", "path": "livez", "access": "public"}]}"#),
-    ("unknown access", r#"{"endpoints": [{"name": "l", "path": "/l", "access": "private"}]}"#),
-    ("unknown format", r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public", "format": "xml"}]}"#),
-    ("deadline without unit", r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public", "deadline": "800"}]}"#),
-    ("deadline as a number", r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public", "deadline": 800}]}"#),
-    ("status out of range", r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public", "status_codes": {"fail": 700}}]}"#),
-    ("unknown kind", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "kind": "tcp"}]}"#),
-    ("check without cluster", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c"}]}"#),
-    ("bad check name", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c d"]}], "checks": [{"name": "c d", "cluster": "c"}]}"#),
-    ("envoy_cluster without target", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "admin", "kind": "envoy_cluster"}]}"#),
-    ("target_cluster on http", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "target_cluster": "x"}]}"#),
-    ("path on an envoy kind", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "admin", "kind": "envoy_server", "path": "/x"}]}"#),
-    ("percentage over 100", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "admin", "kind": "envoy_cluster", "target_cluster": "db", "min_healthy_percent": 150}]}"#),
-    ("bad status range", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "expect_status": ["2xx"]}]}"#),
-    ("header value not a string", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "headers": {"x-a": 1}}]}"#),
-    ("contains and pointer", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "expect_body": {"contains": "x", "pointer": "/a", "equals": 1}}]}"#),
-    ("pointer without equals", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "expect_body": {"pointer": "/a"}}]}"#),
-    ("max_body too large", r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "max_body": 99999999}]}"#),
-    ("secret with value and env", r#"{"authorization": {"header": "x-health", "secrets": [{"value": "a", "env": "B"}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#),
-    ("secret with neither", r#"{"authorization": {"header": "x-health", "secrets": [{}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#),
-    ("bearer not a bool", r#"{"authorization": {"bearer": "yes", "secrets": [{"value": "a"}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#),
-    ("unknown on_unauthorized", r#"{"authorization": {"header": "x-health", "secrets": [{"value": "a"}], "on_unauthorized": "drop"}, "endpoints": [{"name": "r", "path": "/r"}]}"#),
-    ("path_prefix without slash", r#"{"authorization": {"path_prefix": "health", "secrets": [{"value": "a"}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#),
+    (
+        "unknown top field",
+        r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public"}], "endpoint": []}"#,
+    ),
+    (
+        "endpoint without path",
+        r#"{"endpoints": [{"name": "l", "access": "public"}]}"#,
+    ),
+    (
+        "upper-case endpoint name",
+        r#"{"endpoints": [{"name": "Live", "path": "/l", "access": "public"}]}"#,
+    ),
+    (
+        "relative path",
+        r#"{"endpoints": [{"name": "l", "path": "livez", "access": "public"}]}"#,
+    ),
+    (
+        "unknown access",
+        r#"{"endpoints": [{"name": "l", "path": "/l", "access": "private"}]}"#,
+    ),
+    (
+        "unknown format",
+        r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public", "format": "xml"}]}"#,
+    ),
+    (
+        "deadline without unit",
+        r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public", "deadline": "800"}]}"#,
+    ),
+    (
+        "deadline as a number",
+        r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public", "deadline": 800}]}"#,
+    ),
+    (
+        "status out of range",
+        r#"{"endpoints": [{"name": "l", "path": "/l", "access": "public", "status_codes": {"fail": 700}}]}"#,
+    ),
+    (
+        "unknown kind",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "kind": "tcp"}]}"#,
+    ),
+    (
+        "check without cluster",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c"}]}"#,
+    ),
+    (
+        "bad check name",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c d"]}], "checks": [{"name": "c d", "cluster": "c"}]}"#,
+    ),
+    (
+        "envoy_cluster without target",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "admin", "kind": "envoy_cluster"}]}"#,
+    ),
+    (
+        "target_cluster on http",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "target_cluster": "x"}]}"#,
+    ),
+    (
+        "path on an envoy kind",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "admin", "kind": "envoy_server", "path": "/x"}]}"#,
+    ),
+    (
+        "percentage over 100",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "admin", "kind": "envoy_cluster", "target_cluster": "db", "min_healthy_percent": 150}]}"#,
+    ),
+    (
+        "bad status range",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "expect_status": ["2xx"]}]}"#,
+    ),
+    (
+        "header value not a string",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "headers": {"x-a": 1}}]}"#,
+    ),
+    (
+        "contains and pointer",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "expect_body": {"contains": "x", "pointer": "/a", "equals": 1}}]}"#,
+    ),
+    (
+        "pointer without equals",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "expect_body": {"pointer": "/a"}}]}"#,
+    ),
+    (
+        "max_body too large",
+        r#"{"endpoints": [{"name": "r", "path": "/r", "access": "public", "checks": ["c"]}], "checks": [{"name": "c", "cluster": "c", "max_body": 99999999}]}"#,
+    ),
+    (
+        "secret with value and env",
+        r#"{"authorization": {"header": "x-health", "secrets": [{"value": "a", "env": "B"}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#,
+    ),
+    (
+        "secret with neither",
+        r#"{"authorization": {"header": "x-health", "secrets": [{}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#,
+    ),
+    (
+        "bearer not a bool",
+        r#"{"authorization": {"bearer": "yes", "secrets": [{"value": "a"}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#,
+    ),
+    (
+        "unknown on_unauthorized",
+        r#"{"authorization": {"header": "x-health", "secrets": [{"value": "a"}], "on_unauthorized": "drop"}, "endpoints": [{"name": "r", "path": "/r"}]}"#,
+    ),
+    (
+        "path_prefix without slash",
+        r#"{"authorization": {"path_prefix": "health", "secrets": [{"value": "a"}]}, "endpoints": [{"name": "r", "path": "/r"}]}"#,
+    ),
 ];
 
 #[test]

@@ -36,9 +36,15 @@ pub const REFINE: &[(&str, &str)] = &[
     ("checks[].path", r#"{"pattern": "^/\\S*$"}"#),
     ("checks[].max_body", r#"{"maximum": 16777216}"#),
     ("checks[].expect_body.contains", r#"{"minLength": 1}"#),
-    ("authorization.path_prefix", r#"{"pattern": "^/+[^/?#][^?#]*$"}"#),
+    (
+        "authorization.path_prefix",
+        r#"{"pattern": "^/+[^/?#][^?#]*$"}"#,
+    ),
     ("authorization.query_param", r#"{"pattern": "^[^&=?# ]+$"}"#),
-    ("authorization.detail_peers", r#"{"items": {"minLength": 1, "not": {"const": "*"}}}"#),
+    (
+        "authorization.detail_peers",
+        r#"{"items": {"minLength": 1, "not": {"const": "*"}}}"#,
+    ),
     ("authorization.secrets[].value", r#"{"minLength": 1}"#),
     ("authorization.secrets[].env", r#"{"minLength": 1}"#),
 ];
@@ -52,12 +58,10 @@ fn object_rules(prefix: &str) -> Vec<Value> {
             json!({"if": {"required": ["kind"], "properties": {"kind": {"enum": ["envoy_server", "envoy_cluster", "envoy_memory"]}}},
                    "then": {"not": {"anyOf": [{"required": ["method"]}, {"required": ["path"]}, {"required": ["expect_body"]}]}}}),
         ],
-        "checks[].expect_body." => vec![
-            json!({"dependentSchemas": {
-                "pointer": {"oneOf": [{"required": ["equals"]}, {"required": ["one_of"]}]},
-                "contains": {"not": {"anyOf": [{"required": ["equals"]}, {"required": ["one_of"]}]}}
-            }}),
-        ],
+        "checks[].expect_body." => vec![json!({"dependentSchemas": {
+            "pointer": {"oneOf": [{"required": ["equals"]}, {"required": ["one_of"]}]},
+            "contains": {"not": {"anyOf": [{"required": ["equals"]}, {"required": ["one_of"]}]}}
+        }})],
         _ => Vec::new(),
     }
 }
@@ -292,7 +296,10 @@ mod tests {
                 .iter()
                 .any(|(p, fields)| *p == prefix && fields.iter().any(|f| f.name == name));
             assert!(known, "REFINE names no field: {path}");
-            assert!(serde_json::from_str::<Value>(extra).is_ok(), "{path}: {extra}");
+            assert!(
+                serde_json::from_str::<Value>(extra).is_ok(),
+                "{path}: {extra}"
+            );
         }
     }
 
