@@ -362,6 +362,23 @@ fn warnings_a_reviewer_wants_and_strict() {
 }
 
 #[test]
+fn a_check_to_a_cluster_the_bootstrap_lacks_warns() {
+    let dir = Scratch::new("cli-validate");
+    let text = edit(
+        &read("envoy/demo/envoy.yaml"),
+        r#""cluster": "search""#,
+        r#""cluster": "serch""#,
+    );
+    let file = write(&dir, "envoy.yaml", &text);
+    let out = meshprobe(&["validate", &file]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains(
+        "configuration.value: checks[2].cluster: \"serch\" is not a cluster of this bootstrap (static_resources.clusters)"
+    ), "{}", out.stdout);
+    assert_eq!(meshprobe(&["validate", "--strict", &file]).code, 1);
+}
+
+#[test]
 fn bad_input_is_one_line_and_exit_2() {
     let dir = Scratch::new("cli-validate");
     let broken = write(&dir, "broken.yaml", "spec: [\n");

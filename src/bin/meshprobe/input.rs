@@ -51,6 +51,9 @@ pub struct Found {
     /// The policy JSON the module would get, or why there is none.
     pub bytes: Result<Vec<u8>, String>,
     pub env: Env,
+    /// The clusters a check may name, when the document says them all (an
+    /// Envoy bootstrap with static clusters and no CDS).
+    pub clusters: Option<Vec<String>>,
 }
 
 /// A document that holds no meshprobe policy.
@@ -211,6 +214,7 @@ fn classify_doc(
             origin: Origin::Istio,
             bytes,
             env: Env::Declared(istio_env(module)),
+            clusters: None,
         });
         return None;
     }
@@ -266,6 +270,7 @@ fn classify_doc(
             origin: Origin::Envoy,
             bytes,
             env: Env::Declared(envoy_env(config)),
+            clusters: static_clusters(v),
         });
     }
     if any {
@@ -288,6 +293,7 @@ fn classify_doc(
             origin: Origin::Bare,
             bytes: serde_json::to_vec(v).map_err(|e| e.to_string()),
             env: Env::Any,
+            clusters: None,
         });
         return None;
     }
@@ -328,6 +334,20 @@ fn join(path: &str, key: &str) -> String {
     } else {
         format!("{path}.{key}")
     }
+}
+
+/// The names of a bootstrap's static clusters, unless clusters may also
+/// come from CDS.
+fn static_clusters(v: &Value) -> Option<Vec<String>> {
+    if v.pointer("/dynamic_resources/cds_config").is_some() {
+        return None;
+    }
+    let list = v.pointer("/static_resources/clusters")?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|c| str_at(c, &["name"]).map(String::from))
+            .collect(),
+    )
 }
 
 /// Envoy `vm_config.environment_variables`: `key_values` (inline) and

@@ -1,7 +1,7 @@
 //! Warnings about a valid policy that a reviewer would want to see: the
 //! module loads it, but it probably does not do what was meant.
 
-use crate::input::Origin;
+use crate::input::{Found, Origin};
 use crate::validate::Finding;
 use meshprobe::duration::format_millis;
 use meshprobe::policy::Policy;
@@ -24,7 +24,8 @@ const ISTIO_STATIC_CLUSTERS: &[&str] = &[
     "InboundPassthroughClusterIpv6",
 ];
 
-pub fn warnings(policy: &Policy, raw: &Value, origin: Origin) -> Vec<Finding> {
+pub fn warnings(policy: &Policy, raw: &Value, found: &Found) -> Vec<Finding> {
+    let origin = found.origin;
     let mut out = Vec::new();
     for (i, check) in policy.checks.iter().enumerate() {
         if !policy.endpoints.iter().any(|e| e.checks.contains(&i)) {
@@ -35,6 +36,17 @@ pub fn warnings(policy: &Policy, raw: &Value, origin: Origin) -> Vec<Finding> {
         }
         if let Some(why) = istio_cluster_problem(&check.cluster, origin) {
             out.push(Finding::warning(format!("checks[{i}].cluster"), why));
+        }
+        if let Some(clusters) = &found.clusters {
+            if !clusters.contains(&check.cluster) {
+                out.push(Finding::warning(
+                    format!("checks[{i}].cluster"),
+                    format!(
+                        "{:?} is not a cluster of this bootstrap (static_resources.clusters): the check fails with \"dispatch failed: unknown cluster\"",
+                        check.cluster
+                    ),
+                ));
+            }
         }
     }
     for (i, e) in policy.endpoints.iter().enumerate() {

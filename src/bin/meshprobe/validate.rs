@@ -74,7 +74,7 @@ pub fn check_found(found: &Found) -> (Option<Policy>, Vec<Finding>) {
     match Policy::from_json(bytes, &|name| env_lookup(&found.env, name)) {
         Ok(policy) => {
             let raw: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
-            let findings = lints::warnings(&policy, &raw, found.origin);
+            let findings = lints::warnings(&policy, &raw, found);
             (Some(policy), findings)
         }
         Err(errors) => (
