@@ -416,6 +416,13 @@ fn bad_input_is_one_line_and_exit_2() {
             "meshprobe: --timeout \"soon\": ",
         ),
     ];
+    // For hooks that pass every changed file: none is fine when asked.
+    let none = meshprobe(&["validate", "--allow-none", "istio/peerauthentication.yaml"]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert_eq!(
+        meshprobe(&["validate", "--allow-none", "no/such/file.yaml"]).code,
+        2
+    );
     for (args, want) in cases {
         let out = meshprobe(args);
         assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);

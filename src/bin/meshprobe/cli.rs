@@ -34,6 +34,10 @@ enum Command {
         /// default only those whose names or URL contain "meshprobe").
         #[arg(long)]
         any_wasm: bool,
+        /// Files without any meshprobe policy are fine (exit 0), for hooks
+        /// that pass every changed YAML file.
+        #[arg(long)]
+        allow_none: bool,
     },
     /// Print the JSON Schema (2020-12) of the policy, or of an Istio
     /// WasmPlugin whose pluginConfig is a policy.
@@ -128,12 +132,14 @@ pub fn main() -> ExitCode {
             strict,
             format,
             any_wasm,
+            allow_none,
         } => validate::run(
             &files,
             &validate::Options {
                 strict,
                 json: format == Output::Json,
                 any_wasm,
+                allow_none,
             },
         ),
         Command::Schema { which } => match schema::text(which) {

@@ -95,6 +95,7 @@ pub struct Options {
     pub strict: bool,
     pub json: bool,
     pub any_wasm: bool,
+    pub allow_none: bool,
 }
 
 /// `document 2 (WasmPlugin/x) at spec.pluginConfig`
@@ -120,7 +121,7 @@ pub fn run(files: &[String], opts: &Options) -> ExitCode {
             Err(line) => bad_input.push(line),
         }
     }
-    if found.is_empty() && bad_input.is_empty() {
+    if found.is_empty() && bad_input.is_empty() && !opts.allow_none {
         bad_input.push(format!(
             "no meshprobe policy in {} (a policy JSON, an Envoy config with a meshprobe Wasm filter, or an Istio WasmPlugin / TrafficExtension)",
             files.join(", ")
