@@ -40,7 +40,7 @@ enum Command {
         allow_none: bool,
     },
     /// Print the JSON Schema (2020-12) of the policy, or of an Istio
-    /// WasmPlugin whose pluginConfig is a policy.
+    /// WasmPlugin / TrafficExtension whose pluginConfig is a policy.
     Schema {
         #[arg(value_enum, default_value_t = schema::Which::Policy)]
         which: schema::Which,
