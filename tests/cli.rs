@@ -105,6 +105,16 @@ fn every_shipped_config_validates_clean_even_strict() {
     assert!(out
         .stdout
         .contains("skipped: envoy/lds/envoy.yaml: document 1 (Envoy bootstrap): no meshprobe Wasm filter or policy"));
+    // Directories stand for their YAML and JSON files.
+    let dirs = meshprobe(&["validate", "--strict", "envoy", "istio"]);
+    assert_eq!(dirs.code, 0, "{}{}", dirs.stdout, dirs.stderr);
+    assert_eq!(
+        dirs.stdout
+            .lines()
+            .filter(|l| l.starts_with("ok: "))
+            .count(),
+        out.stdout.lines().filter(|l| l.starts_with("ok: ")).count()
+    );
     // `meshprobe validate istio/*.yaml` just works.
     let istio: Vec<String> = files
         .into_iter()

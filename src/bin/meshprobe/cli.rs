@@ -21,7 +21,8 @@ enum Command {
     /// ECDS) and Istio (WasmPlugin, TrafficExtension) files. Exit 0 clean, 1 on
     /// any error, 2 on bad input.
     Validate {
-        /// Files to read (other Kubernetes kinds in a stream are skipped).
+        /// Files to read (other Kubernetes kinds in a stream are skipped); a
+        /// directory stands for its .yaml, .yml and .json files, recursively.
         #[arg(required = true)]
         files: Vec<String>,
         /// Warnings are errors.

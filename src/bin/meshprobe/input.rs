@@ -72,6 +72,39 @@ pub struct Contents {
     pub skipped: Vec<Skipped>,
 }
 
+/// `path` itself, or for a directory every `.yaml`, `.yml` and `.json`
+/// file below it (sorted; hidden entries left out).
+pub fn expand(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(path)];
+    if !dirs.iter().all(|d| d.is_dir()) {
+        return vec![path.to_string()];
+    }
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            out.push(dir.display().to_string());
+            continue;
+        };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if hidden {
+                continue;
+            }
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p
+                .extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Reads `file` and finds its policies. `Err` is one line: the file cannot
 /// be read or parsed (bad input, exit 2).
 pub fn load(file: &str, any_wasm: bool) -> Result<Contents, String> {

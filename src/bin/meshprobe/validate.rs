@@ -112,8 +112,8 @@ pub fn run(files: &[String], opts: &Options) -> ExitCode {
     let mut bad_input = Vec::new();
     let mut found = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
-    for file in files {
-        match input::load(file, opts.any_wasm) {
+    for file in files.iter().flat_map(|f| input::expand(f)) {
+        match input::load(&file, opts.any_wasm) {
             Ok(c) => {
                 found.extend(c.found);
                 skipped.extend(c.skipped);
