@@ -255,13 +255,13 @@ const CHECK_POLICY: &str = r#"{
   "endpoints": [
     {"name": "live", "path": "/livez", "access": "public"},
     {"name": "ready", "path": "/readyz", "checks": ["db"], "ttl": "0s"},
-    {"name": "slow", "path": "/slowz", "access": "public", "checks": ["hanging"], "ttl": "0s", "deadline": "900ms"},
+    {"name": "slow", "path": "/slowz", "access": "public", "checks": ["hanging"], "ttl": "0s", "deadline": "3s"},
     {"name": "soft", "path": "/softz", "access": "public", "checks": ["db"], "ttl": "0s", "details": "always",
      "format": "json", "status_codes": {"fail": 200}}
   ],
   "checks": [
     {"name": "db", "cluster": "db", "path": "/health"},
-    {"name": "hanging", "cluster": "hanging", "timeout": "800ms"}
+    {"name": "hanging", "cluster": "hanging", "timeout": "3s"}
   ]
 }"#;
 
@@ -331,7 +331,8 @@ fn check_against_a_real_envoy() {
         "{}",
         out.stderr
     );
-    assert!(out.took < Duration::from_millis(700), "{:?}", out.took);
+    // Not the module's answer, which comes after the 3s callout timeout.
+    assert!(out.took < Duration::from_millis(2000), "{:?}", out.took);
 
     // Connection refused.
     let refused = format!("http://127.0.0.1:{}/livez", closed_port());
