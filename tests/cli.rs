@@ -426,6 +426,14 @@ fn bad_input_is_one_line_and_exit_2() {
             "meshprobe: --timeout \"soon\": ",
         ),
     ];
+    // With JSON findings too: the line on stderr, and in `bad_input`.
+    let json = meshprobe(&["validate", "--format", "json", "no/such/file.yaml"]);
+    assert_eq!(json.code, 2);
+    assert!(json
+        .stderr
+        .starts_with("meshprobe: cannot read no/such/file.yaml: "));
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["bad_input"].as_array().unwrap().len(), 1);
     // For hooks that pass every changed file: none is fine when asked.
     let none = meshprobe(&["validate", "--allow-none", "istio/peerauthentication.yaml"]);
     assert_eq!(none.code, 0, "{}", none.stderr);

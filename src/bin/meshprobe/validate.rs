@@ -149,9 +149,9 @@ pub fn run(files: &[String], opts: &Options) -> ExitCode {
         print_json(&results, &skipped, &bad_input, errors, warnings);
     } else {
         print_text(&results, &skipped, errors, warnings);
-        for line in &bad_input {
-            eprintln!("meshprobe: {line}");
-        }
+    }
+    for line in &bad_input {
+        eprintln!("meshprobe: {line}");
     }
     if !bad_input.is_empty() {
         ExitCode::from(2)
