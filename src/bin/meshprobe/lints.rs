@@ -110,3 +110,34 @@ pub fn istio_cluster_problem(cluster: &str, origin: Origin) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[rustfmt::skip]
+    fn istio_cluster_names() {
+        let cases: &[(&str, Origin, bool)] = &[
+            ("outbound|8080||db.prod.svc.cluster.local", Origin::Istio, true),
+            ("outbound|8080|v1|db.prod.svc.cluster.local", Origin::Istio, true),
+            ("inbound|8080||", Origin::Istio, true),
+            ("prometheus_stats", Origin::Istio, true),
+            ("db", Origin::Envoy, true),
+            ("db", Origin::Istio, false),
+            ("outbound|8080|db.prod.svc.cluster.local", Origin::Istio, false),
+            ("outbound|http||db.prod.svc.cluster.local", Origin::Envoy, false),
+            ("outbound|0||db", Origin::Istio, false),
+            ("outbund|8080||db", Origin::Istio, false),
+            ("outbound|8080||", Origin::Istio, false),
+            ("outbound|8080||db:8080", Origin::Istio, false),
+        ];
+        for (name, origin, ok) in cases {
+            assert_eq!(
+                istio_cluster_problem(name, *origin).is_none(),
+                *ok,
+                "{name} {origin:?}"
+            );
+        }
+    }
+}
