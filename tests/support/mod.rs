@@ -1,5 +1,6 @@
 pub mod deps;
 pub mod envoy;
 pub mod http;
+pub mod prometheus;
 pub mod stack;
 pub mod xds;
