@@ -3,8 +3,8 @@
 //! for meshprobe's series by their documented names and labels; the alert
 //! rules of `observability/alerts.yaml` are checked and unit-tested by
 //! promtool and evaluated live by that Prometheus; every expression of the
-//! Grafana dashboard parses and returns data from the real scrape; and
-//! Prometheus scrapes meshprobe's OpenMetrics view directly.
+//! Grafana dashboard parses and returns data from the real scrape. (The
+//! OpenMetrics view: tests/openmetrics.rs.)
 //!
 //! The Envoy bootstrap carries exactly the `stats_tags` block of
 //! `docs/observability.md`, so the recipe there is what makes the labels.
@@ -20,144 +20,14 @@ mod support;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
-use support::deps::{DepServer, Mode};
-use support::envoy::{bootstrap, wasm_path, Envoy, Setup};
+use support::deps::Mode;
+use support::envoy::wasm_path;
 use support::http::{get, try_request};
-use support::prometheus::{output_text, promtool, Job, Prometheus};
-
-const SECRET: &str = "obs-s3cret";
-
-/// `ready` runs three checks on every probe: db (its mode is the test's),
-/// cache (non-critical, hangs: times out at 200 ms), search (nobody
-/// listens: refused). `cached` keeps its result 5 s (cache hits);
-/// `status` is public and shows details to bearers of the secret.
-const POLICY: &str = r#"{
-  "authorization": {"header": "x-health", "bearer": true, "secrets": [{"value": "obs-s3cret"}]},
-  "endpoints": [
-    {"name": "live", "path": "/livez", "access": "public"},
-    {"name": "ready", "path": "/readyz", "checks": ["db", "cache", "search"], "ttl": "0s"},
-    {"name": "cached", "path": "/cachedz", "checks": ["db"], "ttl": "5s"},
-    {"name": "status", "path": "/statusz", "access": "public", "checks": ["db", "cache", "search"], "ttl": "0s"}
-  ],
-  "checks": [
-    {"name": "db", "cluster": "db", "path": "/health"},
-    {"name": "cache", "cluster": "cache", "critical": false, "timeout": "200ms"},
-    {"name": "search", "cluster": "closed"}
-  ]
-}"#;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// The `stats_config` block of docs/observability.md (a ```yaml block).
-fn documented_stats_tags() -> String {
-    let doc = read("docs/observability.md");
-    let start = doc
-        .find("```yaml\nstats_config:\n")
-        .expect("docs/observability.md has no ```yaml block starting with stats_config:")
-        + "```yaml\n".len();
-    let len = doc[start..].find("```").expect("unterminated block");
-    doc[start..start + len].to_string()
-}
-
-/// [`bootstrap`] with its `stats_config` replaced by the documented one.
-fn with_documented_tags(yaml: &str) -> String {
-    let admin = yaml.find("\nadmin:\n").expect("bootstrap without admin");
-    assert!(yaml.starts_with("stats_config:\n"), "bootstrap changed");
-    format!("{}{}", documented_stats_tags(), &yaml[admin + 1..])
-}
-
-struct Rig {
-    envoy: Envoy,
-    _deps: Vec<DepServer>,
-}
-
-/// Envoy with `module`, the documented tags, and the dependencies of
-/// [`POLICY`]: db in `db_mode`, cache hanging, search refused.
-fn start_envoy(module: &str, db_mode: Mode) -> Rig {
-    let app = DepServer::start(Mode::Echo);
-    let db = DepServer::start(db_mode);
-    let cache = DepServer::start(Mode::Hang);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let clusters = [
-        ("app", app.port),
-        ("db", db.port),
-        ("cache", cache.port),
-        ("closed", closed_port),
-    ];
-    let setup = Setup {
-        policy: POLICY,
-        clusters: &clusters,
-        env: &[],
-        workers: 1,
-    };
-    let yaml = with_documented_tags(&bootstrap(&setup, module));
-    let envoy = match Envoy::try_start_yaml(&yaml, 1) {
-        Ok(e) => e,
-        Err(r) => panic!("Envoy did not start ({}):\n{}", r.status, r.log),
-    };
-    Rig {
-        envoy,
-        _deps: vec![app, db, cache],
-    }
-}
-
-fn envoy_job(envoy: &Envoy) -> Job<'static> {
-    Job {
-        name: "envoy",
-        target: format!("127.0.0.1:{}", envoy.admin),
-        metrics_path: "/stats/prometheus",
-        params: &[],
-        bearer: None,
-    }
-}
-
-/// One round of traffic: every endpoint, a cache hit, two wrong secrets.
-fn drive(envoy: &Envoy) {
-    let auth = [("x-health", SECRET)];
-    for (path, headers) in [
-        ("/livez", &[][..]),
-        ("/readyz", &auth[..]),
-        ("/cachedz", &auth[..]),
-        ("/cachedz", &auth[..]),
-        ("/readyz", &[("x-health", "guess-1")][..]),
-        ("/readyz", &[("x-health", "guess-2")][..]),
-    ] {
-        let _ = try_request(envoy.port, "GET", path, headers, "HTTP/1.1");
-    }
-}
-
-/// Drives traffic and queries `promql` until it returns something.
-fn until(prom: &Prometheus, envoy: &Envoy, promql: &str, within: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + within;
-    loop {
-        drive(envoy);
-        match prom.query(promql) {
-            Ok(r) if !r.is_empty() => return r,
-            Err(e) => panic!("{promql}: {e}"),
-            Ok(_) => {}
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{promql} returned nothing within {within:?}; targets {:?}",
-            prom.targets()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-fn value(sample: &Value) -> f64 {
-    sample["value"][1].as_str().unwrap().parse().unwrap()
-}
+use support::observed::{
+    alerts_with_short_for, drive, envoy_job, hooks_module, read, start_envoy, until, value,
+};
+use support::prometheus::{output_text, promtool, Prometheus};
 
 /// The documented Prometheus names (docs/observability.md, the metric
 /// table) and the labels each carries besides job and instance.
@@ -179,26 +49,6 @@ const DOCUMENTED: &[(&str, &[&str])] = &[
     ("meshprobe_latency_ms_sum", &["meshprobe_check"]),
     ("meshprobe_latency_ms_count", &["meshprobe_check"]),
 ];
-
-/// observability/alerts.yaml with every `for:` cut to 1 s, so that a test
-/// sees the real rules fire within seconds.
-fn alerts_with_short_for() -> String {
-    let text = read("observability/alerts.yaml");
-    let mut cut = 0;
-    let out: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("for: ") {
-                cut += 1;
-                format!("{}for: 1s", &l[..l.len() - l.trim_start().len()])
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    assert!(cut >= 5, "only {cut} `for:` lines in alerts.yaml");
-    out.join("\n") + "\n"
-}
 
 /// The dashboard's expressions (panels and variables), Grafana's
 /// variables replaced by what Prometheus can evaluate.
@@ -514,19 +364,6 @@ fn prometheus_finds_the_documented_series_the_alerts_fire_and_the_dashboard_has_
     assert_eq!(callouts, BTreeSet::from(["cache", "search"]));
 }
 
-/// The test build of the module (`just build-test-hooks`): the request
-/// header `x-meshprobe-test-hook: panic` fails its VM.
-fn hooks_module() -> String {
-    let path = std::env::var("MESHPROBE_WASM_TEST_HOOKS")
-        .unwrap_or_else(|_| "dist/meshprobe-test-hooks.wasm".into());
-    let abs = repo().join(&path);
-    assert!(
-        abs.exists(),
-        "{path} is missing: run `just build-test-hooks` (`just test` does)"
-    );
-    abs.display().to_string()
-}
-
 #[test]
 fn the_vm_alert_fires_when_envoy_reloads_a_failed_vm() {
     let rig = start_envoy(&hooks_module(), Mode::Status(200));
@@ -572,101 +409,4 @@ fn the_vm_alert_fires_when_envoy_reloads_a_failed_vm() {
     );
     // The reloaded VM answers again.
     assert_eq!(get(envoy.port, "/livez", &[]).body, "ok\n");
-}
-
-#[test]
-fn prometheus_scrapes_the_openmetrics_view_and_promtool_accepts_it() {
-    let rig = start_envoy(&wasm_path(), Mode::Status(200));
-    let envoy = &rig.envoy;
-    let bearer = format!("Bearer {SECRET}");
-    // What a scraper gets: 200 although search fails, # EOF at the end.
-    let r = get(
-        envoy.port,
-        "/statusz?format=openmetrics",
-        &[("authorization", &bearer)],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(
-        r.header("content-type"),
-        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
-    );
-    assert!(r.body.ends_with("\n# EOF\n"), "{}", r.body);
-    assert!(r.body.contains("check=\"search\"} 2\n"), "{}", r.body);
-    let check = promtool(&["check", "metrics"], Some(&r.body));
-    assert!(
-        check.status.success(),
-        "{}\n{}",
-        output_text(&check),
-        r.body
-    );
-    // Without the secret: the endpoint's status only.
-    let anonymous = get(envoy.port, "/statusz?format=openmetrics", &[]);
-    assert_eq!(anonymous.status, 200);
-    assert!(!anonymous.body.contains("check="), "{}", anonymous.body);
-    assert!(anonymous.body.ends_with("\n# EOF\n"));
-    let check = promtool(&["check", "metrics"], Some(&anonymous.body));
-    assert!(check.status.success(), "{}", output_text(&check));
-
-    // Prometheus scrapes it: with ?format=openmetrics and the secret as a
-    // bearer token, and anonymously, chosen by its own Accept header.
-    let target = format!("127.0.0.1:{}", envoy.port);
-    let prom = Prometheus::start(
-        &[
-            Job {
-                name: "details",
-                target: target.clone(),
-                metrics_path: "/statusz",
-                params: &[("format", "openmetrics")],
-                bearer: Some(SECRET),
-            },
-            Job {
-                name: "anonymous",
-                target,
-                metrics_path: "/statusz",
-                params: &[],
-                bearer: None,
-            },
-        ],
-        &[],
-    );
-    let within = Duration::from_secs(30);
-    for (promql, want) in [
-        (r#"up{job="details"}"#, 1.0),
-        (r#"up{job="anonymous"}"#, 1.0),
-        (
-            r#"meshprobe_endpoint_status{job="details",endpoint="status"}"#,
-            2.0,
-        ),
-        (
-            r#"meshprobe_endpoint_status{job="anonymous",endpoint="status"}"#,
-            2.0,
-        ),
-        (r#"meshprobe_check_status{job="details",check="db"}"#, 0.0),
-        (
-            r#"meshprobe_check_status{job="details",check="cache"}"#,
-            1.0,
-        ),
-        (
-            r#"meshprobe_check_status{job="details",check="search"}"#,
-            2.0,
-        ),
-    ] {
-        let r = prom.wait_for(promql, within);
-        assert_eq!(value(&r[0]), want, "{promql}");
-    }
-    let timeout = prom.wait_for(
-        r#"meshprobe_check_response_time_seconds{job="details",check="cache"}"#,
-        within,
-    );
-    // The 200 ms timeout, as measured by the host clock.
-    assert!(value(&timeout[0]) >= 0.15, "{timeout:?}");
-    for (job, health, error) in prom.targets() {
-        assert_eq!(health, "up", "{job}: {error}");
-    }
-    assert_eq!(
-        prom.query(r#"{job="anonymous",__name__=~"meshprobe_check_.*"}"#)
-            .unwrap(),
-        Vec::<Value>::new(),
-        "the anonymous scrape sees checks"
-    );
 }
