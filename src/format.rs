@@ -18,6 +18,8 @@ pub enum Format {
     Atom,
     /// RSS 2.0 feed of the checks not passing.
     Rss,
+    /// OpenMetrics text: status and response-time gauges for a scraper.
+    OpenMetrics,
 }
 
 impl Format {
@@ -30,6 +32,7 @@ impl Format {
         ("atom", Format::Atom),
         ("rss", Format::Rss),
         ("dhc", Format::Dhc),
+        ("openmetrics", Format::OpenMetrics),
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Format {
             Format::Html => &["text/html", "application/xhtml+xml"],
             Format::Atom => &["application/atom+xml"],
             Format::Rss => &["application/rss+xml"],
+            Format::OpenMetrics => &["application/openmetrics-text"],
         }
     }
 
@@ -61,11 +65,19 @@ impl Format {
             Format::Html => "text/html; charset=utf-8",
             Format::Atom => "application/atom+xml; charset=utf-8",
             Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
 
     /// Feeds answer 200 whatever the health, as feeds should.
     pub fn is_feed(self) -> bool {
         matches!(self, Format::Atom | Format::Rss)
+    }
+
+    /// Answered 200 whatever the health: the feeds, and OpenMetrics (a
+    /// scraper must never take a failing service for a failed scrape; the
+    /// health is in the gauges).
+    pub fn always_ok(self) -> bool {
+        self.is_feed() || self == Format::OpenMetrics
     }
 }

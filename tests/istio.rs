@@ -751,6 +751,7 @@ fn every_resource_is_accepted_by_its_crd_schema() {
         ("DestinationRule", 1),
         ("Deployment", 1),
         ("Service", 1),
+        ("Telemetry", 1),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))

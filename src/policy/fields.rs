@@ -102,7 +102,7 @@ pub const ENDPOINT: &[FieldDoc] = &[
     f("on_unauthorized", "as `authorization.on_unauthorized`", "`authorization.on_unauthorized`", "Per-endpoint override."),
     f("sources", "array of address ranges", "`authorization.sources`", "Per-endpoint override of the ranges probes are accepted from."),
     f("deadline", "duration", "`\"800ms\"`", "Whole-probe deadline; the answer never takes longer. Below kubelet's default 1 s `timeoutSeconds`."),
-    f("format", "`text` \\| `json` \\| `health` \\| `html` \\| `atom` \\| `rss` \\| `dhc`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
+    f("format", "`text` \\| `json` \\| `health` \\| `html` \\| `atom` \\| `rss` \\| `dhc` \\| `openmetrics`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
     f("warnings_as_errors", "bool", "`false`", "A `warn` fails the endpoint."),
     f("status_codes", "object", "`{\"pass\": 200, \"warn\": 200, \"fail\": 503}`", "HTTP status per health (feeds always answer 200)."),
     f("ttl", "duration", "`\"2s\"`", "One run of the checks serves every probe (on every worker) for this long; `\"0s\"`: no cache (in-flight runs are still shared)."),

@@ -247,7 +247,7 @@ fn invalid_policies_name_every_field_at_once() {
                 "authorization.bearer: expected true or false, found a number",
                 "authorization: secrets are set but no way to present them: set header, path_prefix, query_param or bearer",
                 "endpoints[0].deadline: \"2h\" has unknown unit \"h\" (use ms, s or m)",
-                "endpoints[0].format: \"xml\" is not one of: text, json, health, html, atom, rss, dhc",
+                "endpoints[0].format: \"xml\" is not one of: text, json, health, html, atom, rss, dhc, openmetrics",
             ],
         ),
         (

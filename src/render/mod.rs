@@ -3,11 +3,17 @@
 mod feed;
 mod html;
 mod json;
+mod openmetrics;
 mod text;
 pub mod time;
 
 use crate::policy::{Format, Service, StatusCodes};
 use crate::report::{Health, Report};
+
+/// The response header on every probe answer meshprobe renders (not on its
+/// 400/404/405/406 refusals): `x-meshprobe: probe`. Access-log filters
+/// match it to keep probes out of the logs.
+pub const ANSWER_HEADER: &str = "x-meshprobe";
 
 /// A local reply: status, headers, body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +74,9 @@ pub fn render(report: &Report, view: &View, service: &Service) -> Reply {
         Format::Html => html::page(report, view),
         Format::Atom => feed::atom(report, view),
         Format::Rss => feed::rss(report, view),
+        Format::OpenMetrics => openmetrics::openmetrics(report, view),
     };
-    let status = if view.format.is_feed() {
+    let status = if view.format.always_ok() {
         200
     } else {
         report.health.http_status(&view.codes)
@@ -79,6 +86,9 @@ pub fn render(report: &Report, view: &View, service: &Service) -> Reply {
         ("cache-control", "no-store".into()),
         ("vary", "Accept".into()),
         ("x-content-type-options", "nosniff".into()),
+        // Marks an answer meshprobe gave itself, so that an access-log
+        // filter can leave probes out (docs/observability.md).
+        (ANSWER_HEADER, "probe".into()),
     ];
     if view.format == Format::Html {
         // Defence in depth: the page needs no script and no external asset.

@@ -1,5 +1,7 @@
 pub mod deps;
 pub mod envoy;
 pub mod http;
+pub mod observed;
+pub mod prometheus;
 pub mod stack;
 pub mod xds;
