@@ -28,6 +28,9 @@ use support::stack::Stack;
 
 const SECRET: &str = "faults-s3cret";
 
+/// The reason of a check whose dependency does not speak HTTP.
+const PROTOCOL_ERROR: &str = "protocol error: the answer is not valid HTTP";
+
 /// Allowed lateness of an answer past its deadline (see the module doc).
 const MARGIN: Duration = Duration::from_millis(250);
 
@@ -166,6 +169,55 @@ fn a_dependency_that_closes_without_answering_fails_as_a_connection_failure() {
     );
     within(&r, 100);
     assert_eq!(s.dep("closer").hits(), 1);
+    assert_healthy(&s);
+}
+
+/// A dependency that does not speak HTTP (an SSH banner, a Redis error,
+/// binary, a broken status line or header): Envoy resets the callout and
+/// answers it with its own 502 ("... reset reason: protocol error"). The
+/// reason names the fault; it is not the dependency's status, so an
+/// `expect_status` that accepts 502 does not make it pass.
+#[test]
+fn a_dependency_that_speaks_garbage_fails_with_a_protocol_error() {
+    let garbage: &[(&str, &[u8])] = &[
+        ("ssh", b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n"),
+        ("redis", b"-ERR unknown command 'GET'\r\n"),
+        ("binary", b"\x00\x01\x02\xff\xfe\r\n\r\n"),
+        ("status", b"HTTP/1.1 2x0 OK\r\ncontent-length: 0\r\n\r\n"),
+        (
+            "header",
+            b"HTTP/1.1 200 OK\r\nno colon here\r\ncontent-length: 0\r\n\r\n",
+        ),
+    ];
+    let mut checks: Vec<String> = garbage
+        .iter()
+        .map(|(name, _)| format!(r#"{{"name": "{name}", "cluster": "{name}"}}"#))
+        .collect();
+    checks.push(r#"{"name": "any", "cluster": "ssh", "expect_status": ["200-599"]}"#.to_string());
+    let checks: Vec<&str> = checks.iter().map(String::as_str).collect();
+    let deps: Vec<(&str, Mode)> = garbage
+        .iter()
+        .map(|(name, bytes)| (*name, Mode::Raw(bytes.to_vec())))
+        .collect();
+    let s = rig("600ms", &checks, &deps);
+    let (r, v) = report(&s);
+    assert_eq!(r.status, 503, "{}", r.body);
+    for name in garbage.iter().map(|(n, _)| *n).chain(["any"]) {
+        assert_eq!(verdict(&v, name), fail(PROTOCOL_ERROR), "{name}");
+    }
+    // What the module saw was Envoy's own 502, not an answer: the
+    // dependency never sent a status.
+    for (name, _) in garbage {
+        let hits = s.dep(name).hits();
+        assert_eq!(
+            s.envoy
+                .stat(&format!("cluster.{name}.upstream_rq_502"))
+                .map(|n| n as usize),
+            Some(hits),
+            "{name}"
+        );
+    }
+    within(&r, 100);
     assert_healthy(&s);
 }
 
