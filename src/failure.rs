@@ -94,7 +94,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The `outcome` label of the callout metric (see [`crate::metrics`]).
+    /// The `outcome` label of the callout metric (the `meshprobe_outcome` metric label).
     pub fn label(&self) -> &'static str {
         use Failure::*;
         match self {
