@@ -14,6 +14,13 @@
 //!
 //! Endpoint names are `[a-z0-9_-]` and check names `[A-Za-z0-9_-]` (no dot),
 //! so every name splits back unambiguously.
+//!
+//! The callout `outcome` of a check result is `pass`, or the label of its
+//! typed failure (`crate::failure::Failure::label`): `fail` (status,
+//! body, admin judgement), `warn` (`envoy_memory` over its limit),
+//! `timeout` (timeout, deadline), `refused` (connection refused or reset,
+//! no healthy upstream), `protocol_error` (the answer is not HTTP),
+//! `dispatch_error` (unknown cluster, host refusal). A slow pass is `pass`.
 
 use crate::report::{CheckReport, Health};
 
