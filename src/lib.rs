@@ -17,7 +17,7 @@
 
 pub(crate) mod admin;
 pub mod cache;
-pub(crate) mod cidr;
+pub mod cidr;
 pub mod classify;
 pub mod duration;
 pub mod failure;
@@ -30,7 +30,7 @@ pub mod query;
 pub mod render;
 pub mod report;
 pub mod run;
-pub(crate) mod secret;
+pub mod secret;
 
 #[cfg(test)]
 mod fixtures;

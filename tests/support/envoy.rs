@@ -117,7 +117,7 @@ static_resources:
                 "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                 stat_prefix: ingress
                 codec_type: AUTO
-                http_protocol_options: {{ accept_http_10: true }}
+                http_protocol_options: {{ accept_http_10: true, default_host_for_http_10: localhost }}
                 route_config:
                   virtual_hosts:
                     - name: app
