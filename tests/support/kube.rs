@@ -5,7 +5,8 @@
 //! Rust equivalent) and list types, and the envelope of built-in kinds.
 //!
 //! The CRDs come from `../shared/istio/customresourcedefinitions.gen.yaml`
-//! (beside this repository). Used by `tests/istio/`.
+//! (beside this repository, or under `MESHPROBE_SHARED`). Used by
+//! `tests/istio/`.
 
 #![allow(dead_code)]
 
@@ -15,8 +16,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// The shared Istio CRDs (`MESHPROBE_SHARED` overrides the shared/
+/// directory beside this repository).
 pub fn crd_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/istio/customresourcedefinitions.gen.yaml")
+    match std::env::var_os("MESHPROBE_SHARED") {
+        Some(dir) => PathBuf::from(dir).join("istio/customresourcedefinitions.gen.yaml"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/istio/customresourcedefinitions.gen.yaml"),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -92,7 +99,7 @@ pub fn crds() -> &'static BTreeMap<(String, String, String), Value> {
         let path = crd_file();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
-                "{}: {e}; the shared Istio CRDs must be checked out beside this repository",
+                "{}: {e}; the shared Istio CRDs must be checked out beside this repository (or set MESHPROBE_SHARED)",
                 path.display()
             )
         });
