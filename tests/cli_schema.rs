@@ -38,7 +38,7 @@ fn policy_schema() -> Value {
     serde_json::from_str(&cli(&["schema", "policy"])).unwrap()
 }
 
-/// The shared Istio CRDs (beside the repository, as tests/istio.rs reads
+/// The shared Istio CRDs (beside the repository, as tests/istio/ reads
 /// them; MESHPROBE_SHARED overrides the shared/ directory).
 fn crd_file() -> PathBuf {
     match std::env::var_os("MESHPROBE_SHARED") {

@@ -234,7 +234,7 @@ fn strict(node: &Value) -> Value {
 
 /// The Telemetry CRD's `spec` schema for `version`, strict.
 fn telemetry_spec_schema(version: &str) -> Value {
-    // Beside the repository (as tests/istio.rs reads it), or beside the
+    // Beside the repository (as tests/istio/ reads it), or beside the
     // directory of worktrees.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let candidates = [

@@ -90,7 +90,11 @@ fn call(url: String, headers: Vec<(String, String)>, timeout_ms: u64) -> Option<
                 body: "no healthy upstream".into(),
             })
         }
-        Err(_) => Some(envoy_reset("protocol error")),
+        // Envoy answers an upstream that does not speak HTTP with a 502.
+        Err(_) => Some(Answer::EnvoyReply {
+            status: 502,
+            body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error".into(),
+        }),
     }
 }
 
