@@ -9,6 +9,8 @@
 //! - [`run`]: one probe run, fed with callout outcomes and the time;
 //! - [`outcome`]: what a callout's answer means for its check;
 //! - [`admin`]: what Envoy's admin API answers mean (the `envoy_*` checks);
+//! - [`failure`]: why a check did not pass, typed, with its reason text and
+//!   metric label;
 //! - [`report`]: check results and their aggregation;
 //! - [`render`] and [`negotiate`]: the answer in text or JSON.
 
@@ -17,6 +19,7 @@ pub mod cache;
 pub mod cidr;
 pub mod classify;
 pub mod duration;
+pub mod failure;
 pub mod format;
 pub mod metrics;
 pub mod negotiate;

@@ -3,10 +3,12 @@
 //! Envoy reports its own failures to reach a cluster as local replies: a
 //! timeout arrives as 504 `upstream request timeout`, a refused or reset
 //! connection as 503 `upstream connect error ...`, a cluster without healthy
-//! hosts as 503 `no healthy upstream`. Those become reasons that name the
-//! cause rather than "unexpected status".
+//! hosts as 503 `no healthy upstream`, an answer that is not valid HTTP as
+//! 502 `... reset reason: protocol error`. Those become failures that name
+//! the cause rather than "unexpected status".
 
-use crate::admin::{self, Judgement};
+use crate::admin;
+use crate::failure::{size, truncate, Failure, Judgement};
 use crate::policy::{BodyExpect, Check, CheckKind};
 use serde_json::Value;
 
@@ -29,7 +31,7 @@ pub struct CalloutResponse<'a> {
 
 /// How many body bytes the host must read for `check` to be judged: all of
 /// it for a body expectation (unless it is over `max_body`), the start of
-/// it to explain Envoy's own 503/504, else none.
+/// it to explain Envoy's own 502/503/504, else none.
 pub fn body_bytes_needed(check: &Check, status: Option<&str>, body_size: usize) -> usize {
     if check.expect_body.is_some() || check.kind != CheckKind::Http {
         if over_max_body(body_size, check) {
@@ -38,7 +40,7 @@ pub fn body_bytes_needed(check: &Check, status: Option<&str>, body_size: usize) 
         return body_size;
     }
     match status {
-        Some("503" | "504") => body_size.min(DIAGNOSTIC_BODY_BYTES),
+        Some("502" | "503" | "504") => body_size.min(DIAGNOSTIC_BODY_BYTES),
         _ => 0,
     }
 }
@@ -56,14 +58,13 @@ pub enum DispatchError {
     Other(u32),
 }
 
-/// The reason a check failed because its callout could not be sent.
-pub fn dispatch_reason(err: DispatchError, cluster: &str) -> String {
+/// Why a check failed because its callout could not be sent.
+pub fn dispatch_failure(err: DispatchError, cluster: &str) -> Failure {
+    let cluster = truncate(cluster, 80).to_string();
     match err {
-        DispatchError::BadArgument => format!("dispatch failed: unknown cluster {cluster:?}"),
-        DispatchError::FailedAtOnce => {
-            format!("no healthy upstream: cluster {cluster:?} failed the callout as it was sent")
-        }
-        DispatchError::Other(code) => format!("dispatch failed: host status {code}"),
+        DispatchError::BadArgument => Failure::UnknownCluster { cluster },
+        DispatchError::FailedAtOnce => Failure::NoUsableHost { cluster },
+        DispatchError::Other(code) => Failure::DispatchFailed { code },
     }
 }
 
@@ -75,14 +76,14 @@ pub fn judge(
     timeout_ms: u64,
     elapsed_ms: u64,
 ) -> Judgement {
-    if let Err(reason) = evaluate(response, check, timeout_ms, elapsed_ms) {
-        return Judgement::Fail(reason);
+    if let Err(failure) = evaluate(response, check, timeout_ms, elapsed_ms) {
+        return Judgement::Fail(failure);
     }
     if check.kind != CheckKind::Http && over_max_body(response.body_size, check) {
-        return Judgement::Fail(format!(
-            "admin answer of {} bytes is over max_body {}",
-            response.body_size, check.max_body
-        ));
+        return Judgement::Fail(Failure::AdminBodyTooLarge {
+            size: size(response.body_size),
+            max: check.max_body,
+        });
     }
     match &check.kind {
         CheckKind::Http => Judgement::Pass,
@@ -100,108 +101,122 @@ fn over_max_body(body_size: usize, check: &Check) -> bool {
 }
 
 /// Judges a callout answer by status and `expect_body`: `Ok` when the
-/// check passes, else the reason.
+/// check passes, else why not.
 pub fn evaluate(
     response: &CalloutResponse<'_>,
     check: &Check,
     timeout_ms: u64,
     elapsed_ms: u64,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let expect = &check.expect_status;
     let Some(raw) = response.status else {
         // Envoy delivers no headers when the callout failed after its
         // answer began: cut off mid-body, or out of time.
         // (Envoy's timer and the run's clock differ by a few ms.)
         if elapsed_ms.saturating_add(TIMER_SLACK_MS) >= timeout_ms {
-            return Err(format!("timeout after {timeout_ms}ms"));
+            return Err(Failure::Timeout {
+                after_ms: timeout_ms,
+            });
         }
-        return Err("connection failed: the answer broke off before it was complete".into());
+        return Err(Failure::BrokeOff);
     };
     let Ok(status) = raw.trim().parse::<u16>() else {
-        return Err(format!(
-            "response with an invalid :status {:?}",
-            truncate(raw, 16)
-        ));
+        return Err(Failure::InvalidStatus {
+            raw: truncate(raw, 16).into(),
+        });
     };
     if let Some(cause) = envoy_cause(status, response.body, timeout_ms, elapsed_ms) {
         return Err(cause);
     }
     if !expect.contains(status) {
-        return Err(format!("unexpected status {status} (expected {expect})"));
+        return Err(Failure::Status {
+            status,
+            expected: expect.to_string(),
+        });
     }
     match &check.expect_body {
         None => Ok(()),
-        Some(_) if over_max_body(response.body_size, check) => Err(format!(
-            "body of {} bytes is over max_body {}",
-            response.body_size, check.max_body
-        )),
+        Some(_) if over_max_body(response.body_size, check) => Err(Failure::BodyTooLarge {
+            size: size(response.body_size),
+            max: check.max_body,
+        }),
         Some(expect) => body_matches(expect, response.body),
     }
 }
 
-fn body_matches(expect: &BodyExpect, body: &[u8]) -> Result<(), String> {
+fn body_matches(expect: &BodyExpect, body: &[u8]) -> Result<(), Failure> {
     match expect {
         BodyExpect::Contains(text) => {
             let needle = text.as_bytes();
             if body.windows(needle.len().max(1)).any(|w| w == needle) {
                 Ok(())
             } else {
-                Err(format!("body does not contain {:?}", truncate(text, 80)))
+                Err(Failure::BodyLacks {
+                    text: truncate(text, 80).into(),
+                })
             }
         }
         BodyExpect::Pointer { pointer, accepted } => {
-            let json: Value =
-                serde_json::from_slice(body).map_err(|e| format!("body is not JSON ({e})"))?;
+            let json: Value = serde_json::from_slice(body).map_err(|e| Failure::BodyNotJson {
+                detail: e.to_string(),
+            })?;
             let Some(found) = json.pointer(pointer) else {
-                return Err(format!("body has no value at {pointer:?}"));
+                return Err(Failure::NoValueAt {
+                    pointer: pointer.clone(),
+                });
             };
             if accepted.contains(found) {
                 return Ok(());
             }
             let shown = found.to_string();
             let wanted: Vec<String> = accepted.iter().map(Value::to_string).collect();
-            Err(format!(
-                "{pointer} is {} (expected {})",
-                truncate(&shown, 80),
-                truncate(&wanted.join(" or "), 160)
-            ))
+            Err(Failure::ValueMismatch {
+                pointer: pointer.clone(),
+                found: truncate(&shown, 80).into(),
+                expected: truncate(&wanted.join(" or "), 160).into(),
+            })
         }
     }
 }
 
-/// Recognises Envoy's own local replies for an unreachable upstream.
-fn envoy_cause(status: u16, body: &[u8], timeout_ms: u64, elapsed_ms: u64) -> Option<String> {
+/// Recognises Envoy's own local replies for an unreachable upstream or
+/// one that does not speak HTTP.
+fn envoy_cause(status: u16, body: &[u8], timeout_ms: u64, elapsed_ms: u64) -> Option<Failure> {
     let text = String::from_utf8_lossy(body.get(..DIAGNOSTIC_BODY_BYTES).unwrap_or(body));
     match status {
         504 if text.starts_with("upstream request timeout") || elapsed_ms >= timeout_ms => {
-            Some(format!("timeout after {timeout_ms}ms"))
+            Some(Failure::Timeout {
+                after_ms: timeout_ms,
+            })
         }
-        503 if text.starts_with("no healthy upstream") => Some("no healthy upstream".into()),
-        503 if text.starts_with("upstream connect error") => {
+        503 if text.starts_with("no healthy upstream") => Some(Failure::NoHealthyUpstream),
+        502 | 503 if text.starts_with("upstream connect error") => {
             // "upstream connect error or disconnect/reset before headers.
             // reset reason: remote connection failure[, transport failure
-            // reason: ...]"
+            // reason: ...]", or (502) "... reset reason: protocol error".
             let detail = text
                 .split_once("reset reason: ")
                 .map(|(_, d)| d.trim())
-                .filter(|d| !d.is_empty())
-                .unwrap_or("upstream connect error");
-            Some(format!("connection failed: {}", truncate(detail, 160)))
+                .filter(|d| !d.is_empty());
+            match detail {
+                Some(d) if d.starts_with("protocol error") => {
+                    let more = d.trim_start_matches("protocol error");
+                    let more = more.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+                    Some(Failure::ProtocolError {
+                        detail: truncate(more, 160).into(),
+                    })
+                }
+                Some(d) => Some(Failure::ConnectionFailed {
+                    detail: truncate(d, 160).into(),
+                }),
+                None if status == 503 => Some(Failure::ConnectionFailed {
+                    detail: "upstream connect error".into(),
+                }),
+                None => None,
+            }
         }
         _ => None,
     }
-}
-
-/// `s` cut to at most `max` bytes, on a character boundary.
-pub(crate) fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -211,6 +226,20 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use crate::policy::Policy;
+
+    /// [`super::evaluate`] with the failure as its reason text.
+    fn evaluate(
+        response: &CalloutResponse<'_>,
+        check: &Check,
+        timeout_ms: u64,
+        elapsed_ms: u64,
+    ) -> Result<(), String> {
+        super::evaluate(response, check, timeout_ms, elapsed_ms).map_err(|f| f.to_string())
+    }
+
+    fn dispatch_reason(err: DispatchError, cluster: &str) -> String {
+        dispatch_failure(err, cluster).to_string()
+    }
 
     /// A check from policy JSON (the `checks[0]` of a minimal policy).
     fn check(json: &str) -> Check {
@@ -323,11 +352,16 @@ mod tests {
             DIAGNOSTIC_BODY_BYTES
         );
         assert_eq!(body_bytes_needed(&plain(), Some("504"), 20), 20);
+        assert_eq!(
+            body_bytes_needed(&plain(), Some("502"), 5000),
+            DIAGNOSTIC_BODY_BYTES
+        );
     }
 
     #[test]
     #[allow(clippy::type_complexity)]
     fn outcome_table() {
+        let protocol = "upstream connect error or disconnect/reset before headers. reset reason: protocol error";
         let refused = "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused";
         let cases: &[(Option<&str>, &str, u64, Result<(), &str>)] = &[
             (Some("200"), "", 3, Ok(())),
@@ -345,6 +379,22 @@ mod tests {
                 Err("connection failed: remote connection failure, transport failure reason: delayed connect error: Connection refused"),
             ),
             (Some("503"), "maintenance", 1, Err("unexpected status 503 (expected 200-299)")),
+            // Envoy 1.36 and 1.40, for an answer that is not HTTP.
+            (Some("502"), protocol, 1, Err("protocol error: the answer is not valid HTTP")),
+            (
+                Some("502"),
+                "upstream connect error or disconnect/reset before headers. reset reason: protocol error, transport failure reason: x",
+                1,
+                Err("protocol error: the answer is not valid HTTP (transport failure reason: x)"),
+            ),
+            (Some("502"), "Bad Gateway", 1, Err("unexpected status 502 (expected 200-299)")),
+            (Some("502"), "upstream connect error", 1, Err("unexpected status 502 (expected 200-299)")),
+            (
+                Some("502"),
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                1,
+                Err("connection failed: connection termination"),
+            ),
             (None, "", 1, Err("connection failed: the answer broke off before it was complete")),
             (None, "", 500, Err("timeout after 500ms")),
             (None, "", 495, Err("timeout after 500ms")),
@@ -375,6 +425,31 @@ mod tests {
             evaluate(&r, &c, 500, 1),
             Err("unexpected status 404 (expected 200, 401-403)".into())
         );
+    }
+
+    /// Envoy's own 502 for a protocol error is not the dependency's status:
+    /// accepting 502 does not make it pass.
+    #[test]
+    fn a_protocol_error_fails_whatever_statuses_are_expected() {
+        let any = check(r#"{"name":"c","cluster":"c","expect_status":["200-599"]}"#);
+        let body = b"upstream connect error or disconnect/reset before headers. reset reason: protocol error";
+        let r = CalloutResponse {
+            status: Some("502"),
+            body,
+            body_size: body.len(),
+        };
+        assert_eq!(
+            super::evaluate(&r, &any, 500, 1),
+            Err(Failure::ProtocolError {
+                detail: String::new()
+            })
+        );
+        let own = CalloutResponse {
+            status: Some("502"),
+            body: b"<html>Bad Gateway</html>",
+            body_size: 24,
+        };
+        assert_eq!(super::evaluate(&own, &any, 500, 1), Ok(()));
     }
 
     /// On wasm32 a `usize` body size tops out at `u32::MAX`; against the
@@ -416,10 +491,5 @@ mod tests {
             dispatch_reason(DispatchError::FailedAtOnce, "void"),
             "no healthy upstream: cluster \"void\" failed the callout as it was sent"
         );
-    }
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("ééé", 3), "é");
     }
 }

@@ -3,8 +3,7 @@
 //! errors, callout answers and the current time (milliseconds), and asks
 //! [`ProbeRun::poll`] whether the report is complete.
 
-use crate::admin::Judgement;
-use crate::duration::format_millis;
+use crate::failure::{Failure, Judgement};
 use crate::outcome::{self, CalloutResponse, DispatchError};
 use crate::policy::{Check, Policy};
 use crate::report::{CheckReport, Report};
@@ -127,8 +126,8 @@ impl ProbeRun {
             .get(slot)
             .and_then(|s| policy.checks.get(s.check))
             .map_or("", |c| c.cluster.as_str());
-        let reason = outcome::dispatch_reason(err, cluster);
-        self.finish(policy, slot, Judgement::Fail(reason), now_ms);
+        let failure = outcome::dispatch_failure(err, cluster);
+        self.finish(policy, slot, Judgement::Fail(failure), now_ms);
     }
 
     /// The callout of `slot` answered.
@@ -196,8 +195,10 @@ impl ProbeRun {
                 Some(r) => Some(r.clone()),
                 None => {
                     let c = policy.checks.get(s.check)?;
-                    let reason = format!("deadline {} exceeded", format_millis(deadline));
-                    let mut r = CheckReport::at(&c.name, c.critical, Err(reason), elapsed, now_ms);
+                    let failure = Failure::DeadlineExceeded {
+                        deadline_ms: deadline,
+                    };
+                    let mut r = CheckReport::at(&c.name, c.critical, Err(failure), elapsed, now_ms);
                     r.component_type.clone_from(&c.component_type);
                     Some(r)
                 }

@@ -82,6 +82,7 @@ fn report(input: &Input) -> Report {
                 health: health(c.health),
                 critical: c.critical,
                 reason: c.reason.as_ref().map(Text::get),
+                failure: None,
                 latency_ms: c.latency_ms,
                 at_ms: c.at_ms,
                 component_type: c.component_type.get(),

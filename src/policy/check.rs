@@ -1,10 +1,11 @@
 //! Decoding and validating one check.
 
-use super::decode::{index, type_name, Errors, Obj};
+use super::decode::{index, is_token, type_name, Errors, Obj};
 use super::{
-    fields, format_millis, is_token, BodyExpect, Check, CheckKind, StatusSet,
-    DEFAULT_MAX_ADMIN_BODY, DEFAULT_MAX_BODY, MAX_DURATION_MS,
+    fields, BodyExpect, Check, CheckKind, StatusSet, DEFAULT_MAX_ADMIN_BODY, DEFAULT_MAX_BODY,
+    MAX_DURATION_MS,
 };
+use crate::duration::format_millis;
 use serde_json::Value;
 
 /// Largest `max_body` accepted: Envoy buffers the whole callout answer.

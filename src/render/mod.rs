@@ -17,15 +17,28 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// The headers of every answer on a probe endpoint, whatever its status:
+/// never cached, the format depends on `Accept`, never sniffed.
+const EVERY_ANSWER: [(&str, &str); 3] = [
+    ("cache-control", "no-store"),
+    ("vary", "Accept"),
+    ("x-content-type-options", "nosniff"),
+];
+
+/// `content-type`, then [`EVERY_ANSWER`].
+fn headers(content_type: &str) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("content-type", content_type.to_string())];
+    headers.extend(EVERY_ANSWER.iter().map(|&(k, v)| (k, v.to_string())));
+    headers
+}
+
 impl Reply {
-    /// A short plain-text answer (errors, 404, 405...), never cached.
+    /// A short plain-text answer (errors: 400, 403, 404, 405, 406...),
+    /// with the headers of every answer.
     pub fn plain(status: u16, body: &str) -> Reply {
         Reply {
             status,
-            headers: vec![
-                ("content-type", "text/plain; charset=utf-8".into()),
-                ("cache-control", "no-store".into()),
-            ],
+            headers: headers("text/plain; charset=utf-8"),
             body: body.as_bytes().to_vec(),
         }
     }
@@ -74,12 +87,7 @@ pub fn render(report: &Report, view: &View, service: &Service) -> Reply {
     } else {
         report.health.http_status(&view.codes)
     };
-    let mut headers = vec![
-        ("content-type", view.format.content_type().into()),
-        ("cache-control", "no-store".into()),
-        ("vary", "Accept".into()),
-        ("x-content-type-options", "nosniff".into()),
-    ];
+    let mut headers = headers(view.format.content_type());
     if view.format == Format::Html {
         // Defence in depth: the page needs no script and no external asset.
         headers.push((

@@ -3,6 +3,7 @@
 //! them (then read the diff).
 
 use super::*;
+use crate::failure::Failure;
 use crate::policy::Service;
 use crate::report::CheckReport;
 use std::path::PathBuf;
@@ -11,8 +12,15 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const AT: u64 = 1_795_221_601_123; // 2026-11-21T00:40:01.123Z
 
+/// A check result failed with this reason text. The renderers show
+/// `reason` as it is, whatever it says (hostile text included), so the
+/// typed cause behind it is a stand-in here.
 fn check(name: &str, critical: bool, outcome: Result<(), &str>, latency: u64) -> CheckReport {
-    let mut c = CheckReport::at(name, critical, outcome.map_err(String::from), latency, AT);
+    let stand_in = Failure::NoResultYet;
+    let mut c = CheckReport::at(name, critical, outcome.map_err(|_| stand_in), latency, AT);
+    if let Err(text) = outcome {
+        c.reason = Some(text.into());
+    }
     if name == "db" {
         c.component_type = "datastore".into();
     }
