@@ -7,6 +7,7 @@
 //! - [`policy`]: the plugin configuration, decoded and validated;
 //! - [`classify`]: is a request a probe, is it authorized, how to answer;
 //! - [`run`]: one probe run, fed with callout outcomes and the time;
+//! - [`engine`]: the runs, leases and waiting probes of a VM, sans-IO;
 //! - [`outcome`]: what a callout's answer means for its check;
 //! - [`admin`]: what Envoy's admin API answers mean (the `envoy_*` checks);
 //! - [`failure`]: why a check did not pass, typed, with its reason text and
@@ -19,6 +20,7 @@ pub mod cache;
 pub mod cidr;
 pub mod classify;
 pub mod duration;
+pub mod engine;
 pub mod failure;
 pub mod format;
 pub mod metrics;
