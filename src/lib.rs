@@ -9,6 +9,7 @@
 //! - [`run`]: one probe run, fed with callout outcomes and the time;
 //! - [`engine`]: the runs, leases and waiting probes of a VM, sans-IO;
 //! - [`outcome`]: what a callout's answer means for its check;
+//! - [`grpc`]: the `grpc.health.v1` messages, by hand;
 //! - [`admin`]: what Envoy's admin API answers mean (the `envoy_*` checks);
 //! - [`failure`]: why a check did not pass, typed, with its reason text and
 //!   metric label;
@@ -23,6 +24,7 @@ pub mod duration;
 pub mod engine;
 pub mod failure;
 pub mod format;
+pub mod grpc;
 pub mod metrics;
 pub mod negotiate;
 pub mod outcome;

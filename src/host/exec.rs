@@ -51,6 +51,8 @@ pub struct Host {
     stats: Stats,
     /// Envoy's callout tokens and the engine's ids.
     pub tokens: Vec<(u32, CalloutId)>,
+    /// Envoy's gRPC call tokens (a count of their own) and the engine's ids.
+    pub grpc_tokens: Vec<(u32, CalloutId)>,
     /// Callouts asked for in an HTTP context, dispatched by the root.
     deferred: Vec<Dispatch>,
     /// The root's own queue: a message wakes it up at once.
@@ -70,6 +72,7 @@ impl Host {
             root,
             stats,
             tokens,
+            grpc_tokens: Vec::new(),
             deferred,
             queue,
             waiting,
@@ -124,6 +127,9 @@ impl Host {
     }
 
     fn dispatch(&mut self, d: Dispatch) {
+        if let Some(call) = d.grpc.clone() {
+            return super::grpc::dispatch(self, d, &call);
+        }
         let headers = d
             .headers
             .iter()

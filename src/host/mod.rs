@@ -12,6 +12,7 @@
 
 mod exec;
 mod filter;
+mod grpc;
 mod stats;
 
 use crate::engine::{generation, CalloutId, Engine};
@@ -86,6 +87,16 @@ impl Context for Root {
             };
             h.engine.on_callout(now_ms(), &mut Shared, id, &response);
         });
+    }
+
+    fn on_grpc_call_response(&mut self, token: u32, status_code: u32, response_size: usize) {
+        self.grpc_response(token, status_code, response_size);
+    }
+}
+
+impl Root {
+    fn grpc_response(&mut self, token: u32, status: u32, size: usize) {
+        self.with(|h| grpc::on_response(h, token, status, size));
     }
 }
 

@@ -160,3 +160,6 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod grpc_tests;

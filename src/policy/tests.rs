@@ -36,7 +36,8 @@ const GOOD: &str = r#"{
      "expect_body": {"pointer": "/status/indicator", "equals": "none"}},
     {"name": "celery", "cluster": "celery", "expect_body": {"pointer": "/ok", "one_of": ["pong"]}},
     {"name": "hosts", "cluster": "envoy_admin", "kind": "envoy_cluster", "target_cluster": "db", "min_healthy_percent": 50},
-    {"name": "mem", "cluster": "envoy_admin", "kind": "envoy_memory", "memory_limit": 1073741824}
+    {"name": "mem", "cluster": "envoy_admin", "kind": "envoy_memory", "memory_limit": 1073741824},
+    {"name": "pay", "cluster": "payments_h2", "kind": "grpc", "service": "pay.v1.Payments", "metadata": {"x-probe": "1"}}
   ]
 }"#;
 
@@ -403,7 +404,7 @@ fn envoy_admin_kinds_refuse_fields_of_other_kinds() {
         "checks[1].expect_body: is set by kind (GET /clusters?format=json); leave it out",
         "checks[2].memory_limit: must be greater than zero",
         "checks[3].memory_limit: is required with kind envoy_memory",
-        "checks[4].kind: \"sql\" is not one of: http, envoy_server, envoy_cluster, envoy_memory",
+        "checks[4].kind: \"sql\" is not one of: http, envoy_server, envoy_cluster, envoy_memory, grpc",
         "checks[4].target_cluster: does not go with kind \"http\"",
     ];
     for w in want {

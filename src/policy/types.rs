@@ -95,6 +95,11 @@ pub enum CheckKind {
     },
     /// Envoy's admin `/memory`: `allocated` above `limit_bytes` warns.
     EnvoyMemory { limit_bytes: u64 },
+    /// `grpc.health.v1.Health/Check` for `service`: SERVING passes. The
+    /// check's `headers` are its metadata. `upstream` is what Envoy's
+    /// `proxy_grpc_call` gets: the cluster name, or a `GrpcService` proto
+    /// that also sets the `:authority`.
+    Grpc { service: String, upstream: String },
 }
 
 impl CheckKind {
@@ -105,6 +110,7 @@ impl CheckKind {
             CheckKind::EnvoyServer => Some("/server_info"),
             CheckKind::EnvoyCluster { .. } => Some("/clusters?format=json"),
             CheckKind::EnvoyMemory { .. } => Some("/memory"),
+            CheckKind::Grpc { .. } => None,
         }
     }
 }

@@ -1,0 +1,132 @@
+//! What the answer of a `grpc` check's call means.
+
+use crate::failure::{truncate, Failure, Judgement};
+use crate::grpc::{decode_response, GrpcResponse};
+
+/// Judges the answer of a `grpc` check's call. Envoy reports its own
+/// failures to reach the cluster as gRPC statuses with its local reply
+/// text as the message: a timeout as `upstream request timeout`, a refused
+/// or reset connection as `upstream connect error ...`, a cluster without
+/// healthy hosts as `no healthy upstream`.
+pub fn judge(response: &GrpcResponse<'_>, timeout_ms: u64) -> Judgement {
+    let message = truncate(response.message.trim(), 256);
+    if response.code != 0 {
+        return Judgement::Fail(failure(response.code, message, timeout_ms));
+    }
+    match decode_response(response.body) {
+        Ok(Some(1)) => Judgement::Pass,
+        Ok(Some(status)) => Judgement::Fail(Failure::GrpcServing { status }),
+        Ok(None) => Judgement::Fail(Failure::GrpcNoStatus),
+        Err(detail) => Judgement::Fail(Failure::GrpcBadAnswer {
+            detail: detail.into(),
+        }),
+    }
+}
+
+fn failure(code: u32, message: &str, timeout_ms: u64) -> Failure {
+    const TIMEOUT: &str = "upstream request timeout";
+    if code == 4 || message.starts_with(TIMEOUT) {
+        return Failure::Timeout {
+            after_ms: timeout_ms,
+        };
+    }
+    if message.starts_with("no healthy upstream") {
+        return Failure::NoHealthyUpstream;
+    }
+    if message.contains("reset reason: protocol error") {
+        return Failure::GrpcNotHttp2 {
+            detail: message.into(),
+        };
+    }
+    if message.starts_with("upstream connect error") {
+        return Failure::ConnectionFailed {
+            detail: message.into(),
+        };
+    }
+    Failure::GrpcStatus {
+        code,
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: u32, message: &str, body: &[u8]) -> Result<(), String> {
+        let r = GrpcResponse {
+            code,
+            message,
+            body,
+        };
+        match judge(&r, 500) {
+            Judgement::Pass => Ok(()),
+            Judgement::Warn(f) | Judgement::Fail(f) => Err(f.to_string()),
+        }
+    }
+
+    #[test]
+    fn answers_and_reasons() {
+        let connect = "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused";
+        let cases: &[(u32, &str, &[u8], Result<(), &str>)] = &[
+            (0, "", &[0x08, 1], Ok(())),
+            (0, "", &[0x08, 2], Err("grpc health status NOT_SERVING")),
+            (0, "", &[0x08, 0], Err("grpc health status UNKNOWN")),
+            (0, "", &[0x08, 3], Err("grpc health status SERVICE_UNKNOWN")),
+            (
+                0,
+                "",
+                &[],
+                Err("grpc health answer has no status (UNKNOWN)"),
+            ),
+            (
+                0,
+                "",
+                &[0x0f],
+                Err("grpc answer is not a HealthCheckResponse (unsupported wire type)"),
+            ),
+            (
+                5,
+                "unknown service",
+                &[],
+                Err("grpc status NOT_FOUND: service unknown"),
+            ),
+            (14, "db down", &[], Err("grpc status UNAVAILABLE: db down")),
+            (12, "", &[], Err("grpc status UNIMPLEMENTED")),
+            (4, "deadline", &[], Err("timeout after 500ms")),
+            (
+                14,
+                "upstream request timeout",
+                &[],
+                Err("timeout after 500ms"),
+            ),
+            (14, "no healthy upstream", &[], Err("no healthy upstream")),
+        ];
+        for (code, message, body, want) in cases {
+            assert_eq!(
+                reason(*code, message, body),
+                want.map_err(String::from),
+                "{code} {message:?}"
+            );
+        }
+        assert_eq!(
+            reason(14, connect, &[]),
+            Err(format!("connection failed: {connect}"))
+        );
+    }
+
+    #[test]
+    fn labels() {
+        let fail = |code, message: &str| failure(code, message, 500).label();
+        assert_eq!(fail(14, "x"), "fail");
+        assert_eq!(fail(4, ""), "timeout");
+        assert_eq!(fail(14, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"), "refused");
+        assert_eq!(
+            Failure::GrpcBadAnswer {
+                detail: String::new()
+            }
+            .label(),
+            "protocol_error"
+        );
+    }
+}
