@@ -239,7 +239,7 @@ impl fmt::Display for Failure {
             }
             GrpcNotHttp2 { detail } => write!(
                 f,
-                "cluster does not speak HTTP/2, which gRPC needs ({detail})"
+                "no gRPC answer over HTTP/2 ({detail}): the cluster needs http2_protocol_options and a gRPC server"
             ),
         }
     }

@@ -106,18 +106,27 @@ pub fn encode_request(service: &str) -> Vec<u8> {
     out
 }
 
-/// `GrpcService { envoy_grpc = 1 { cluster_name = 1; authority = 2 } }`,
-/// which Envoy's `proxy_grpc_call` takes in place of a cluster name, as a
-/// string (the SDK's argument); `None` when it is not UTF-8 (a length byte
-/// of 128 or more).
+/// `GrpcService { envoy_grpc = 1 { cluster_name = 1; authority = 2 } }`
+/// (no authority when empty: Envoy then uses the cluster name), which a
+/// `grpc` check always hands to Envoy's `proxy_grpc_call`. A bare cluster
+/// name is not safe there: Envoy first parses the argument as that proto,
+/// and a name that happens to parse (`h1`: field 13, varint 49) leaves the
+/// service unset, on which Envoy 1.40 aborts (`panic: unset oneof`). As a
+/// string (the SDK's argument): `None` when it is not UTF-8 (a length byte
+/// of 128 or more: cluster and authority over [`MAX_UPSTREAM`] bytes).
 pub fn service_config(cluster: &str, authority: &str) -> Option<String> {
     let mut inner = Vec::new();
     put_bytes(&mut inner, 1, cluster.as_bytes());
-    put_bytes(&mut inner, 2, authority.as_bytes());
+    if !authority.is_empty() {
+        put_bytes(&mut inner, 2, authority.as_bytes());
+    }
     let mut out = Vec::new();
     put_bytes(&mut out, 1, &inner);
     String::from_utf8(out).ok()
 }
+
+/// Longest cluster name and authority together of a `grpc` check.
+pub const MAX_UPSTREAM: usize = 123;
 
 /// A protobuf reader over one message.
 struct Reader<'a> {

@@ -70,7 +70,9 @@ fn grpc_service_proto() {
     assert_eq!(usize::from(b[1]), b.len() - 2);
     assert_eq!(&b[2..4], &[0x0a, 22]);
     assert!(s.ends_with("\u{12}\u{c}db.svc:50051"));
-    assert_eq!(service_config(&"c".repeat(100), &"a".repeat(40)), None);
+    assert_eq!(service_config(&"c".repeat(100), &"a".repeat(24)), None);
+    assert!(service_config(&"c".repeat(100), &"a".repeat(23)).is_some());
+    assert_eq!(service_config("h1", ""), Some("\n\u{4}\n\u{2}h1".into()));
 }
 
 #[test]

@@ -24,8 +24,7 @@ pub fn judge(response: &GrpcResponse<'_>, timeout_ms: u64) -> Judgement {
 }
 
 fn failure(code: u32, message: &str, timeout_ms: u64) -> Failure {
-    const TIMEOUT: &str = "upstream request timeout";
-    if code == 4 || message.starts_with(TIMEOUT) {
+    if code == 4 || message.starts_with("upstream request timeout") {
         return Failure::Timeout {
             after_ms: timeout_ms,
         };
@@ -33,14 +32,35 @@ fn failure(code: u32, message: &str, timeout_ms: u64) -> Failure {
     if message.starts_with("no healthy upstream") {
         return Failure::NoHealthyUpstream;
     }
-    if message.contains("reset reason: protocol error") {
+    // Envoy puts its response code details (`via_upstream`) where the
+    // answer had no grpc-message.
+    let message = if message == "via_upstream" {
+        ""
+    } else {
+        message
+    };
+    // INTERNAL without a message: what Envoy makes of an HTTP answer with
+    // no grpc-status (a plain HTTP server, behind an HTTP/1 cluster, say).
+    if code == 13 && message.is_empty() {
         return Failure::GrpcNotHttp2 {
-            detail: message.into(),
+            detail: "grpc status INTERNAL without a message: a plain HTTP answer?".into(),
         };
     }
     if message.starts_with("upstream connect error") {
+        // "... reset reason: <reason>{<Envoy's response code details>}".
+        let reason = message
+            .split_once("reset reason: ")
+            .map(|(_, d)| d.split('{').next().unwrap_or(d).trim())
+            .filter(|d| !d.is_empty())
+            .unwrap_or("upstream connect error");
+        if reason.starts_with("protocol error") {
+            // An HTTP/1 cluster in front of an HTTP/2-only gRPC server.
+            return Failure::GrpcNotHttp2 {
+                detail: reason.into(),
+            };
+        }
         return Failure::ConnectionFailed {
-            detail: message.into(),
+            detail: reason.into(),
         };
     }
     Failure::GrpcStatus {
@@ -111,8 +131,21 @@ mod tests {
         }
         assert_eq!(
             reason(14, connect, &[]),
-            Err(format!("connection failed: {connect}"))
+            Err("connection failed: remote connection failure, transport failure reason: delayed connect error: Connection refused".into())
         );
+        // What Envoy 1.40 says (the message is Envoy's local reply and its
+        // response code details).
+        let seen: &[(u32, &str, &str)] = &[
+            (14, "upstream connect error or disconnect/reset before headers. reset reason: connection termination{upstream_reset_before_response_started{connection_termination}}", "connection failed: connection termination"),
+            (14, "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure{upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}}", "connection failed: remote connection failure"),
+            (14, "upstream connect error or disconnect/reset before headers. reset reason: protocol error{upstream_reset_before_response_started{protocol_error}}", "no gRPC answer over HTTP/2 (protocol error): the cluster needs http2_protocol_options and a gRPC server"),
+            (13, "via_upstream", "no gRPC answer over HTTP/2 (grpc status INTERNAL without a message: a plain HTTP answer?): the cluster needs http2_protocol_options and a gRPC server"),
+            (5, "via_upstream", "grpc status NOT_FOUND: service unknown"),
+            (12, "via_upstream", "grpc status UNIMPLEMENTED"),
+        ];
+        for (code, message, want) in seen {
+            assert_eq!(reason(*code, message, &[]), Err(want.to_string()));
+        }
     }
 
     #[test]

@@ -176,32 +176,34 @@ const HTTP_ONLY: &[&str] = &[
     "max_body",
 ];
 
-/// What Envoy's `proxy_grpc_call` gets for a `grpc` check: the cluster
-/// name, or with `authority` a `GrpcService` proto naming both.
+/// What Envoy's `proxy_grpc_call` gets for a `grpc` check: a
+/// `GrpcService` proto naming the cluster (and the authority, if set).
 fn grpc_upstream(
     cluster: &str,
     authority: Option<&str>,
     obj: &Obj<'_>,
     errs: &mut Errors,
 ) -> String {
-    let Some(authority) = authority else {
-        return cluster.into();
-    };
-    if authority.is_empty() || !authority.bytes().all(|b| b.is_ascii_graphic()) {
+    let authority = authority.unwrap_or("");
+    if obj.get("authority").is_some()
+        && (authority.is_empty() || !authority.bytes().all(|b| b.is_ascii_graphic()))
+    {
         errs.push(
             &obj.path_of("authority"),
             format!("{authority:?} is not a valid :authority"),
         );
-        return cluster.into();
     }
     match crate::grpc::service_config(cluster, authority) {
         Some(config) => config,
         None => {
             errs.push(
-                &obj.path_of("authority"),
-                "cluster and authority together must stay under 120 bytes with kind \"grpc\"",
+                &obj.path_of("cluster"),
+                format!(
+                    "cluster and authority together must be at most {} bytes with kind \"grpc\"",
+                    crate::grpc::MAX_UPSTREAM
+                ),
             );
-            cluster.into()
+            String::new()
         }
     }
 }

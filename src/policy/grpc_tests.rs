@@ -25,7 +25,7 @@ fn a_grpc_check_decodes() {
         c.kind,
         CheckKind::Grpc {
             service: "pay".into(),
-            upstream: "dep_h2".into()
+            upstream: crate::grpc::service_config("dep_h2", "").unwrap_or_default()
         }
     );
     assert_eq!(c.headers, vec![("x-key".to_string(), "v".to_string())]);
@@ -43,7 +43,7 @@ fn a_grpc_check_decodes() {
         plain.checks[0].kind,
         CheckKind::Grpc {
             service: String::new(),
-            upstream: "c".into()
+            upstream: crate::grpc::service_config("c", "").unwrap_or_default()
         }
     );
 }

@@ -97,8 +97,8 @@ pub enum CheckKind {
     EnvoyMemory { limit_bytes: u64 },
     /// `grpc.health.v1.Health/Check` for `service`: SERVING passes. The
     /// check's `headers` are its metadata. `upstream` is what Envoy's
-    /// `proxy_grpc_call` gets: the cluster name, or a `GrpcService` proto
-    /// that also sets the `:authority`.
+    /// `proxy_grpc_call` gets: a `GrpcService` proto naming the cluster
+    /// (and the `:authority`, if set).
     Grpc { service: String, upstream: String },
 }
 
