@@ -18,6 +18,9 @@ pub enum Format {
     Atom,
     /// RSS 2.0 feed of the checks not passing.
     Rss,
+    /// The answer to a gRPC health probe (`grpc-status`, `grpc-message`);
+    /// never negotiated, not in [`Format::ALL`].
+    Grpc,
 }
 
 impl Format {
@@ -50,6 +53,7 @@ impl Format {
             Format::Html => &["text/html", "application/xhtml+xml"],
             Format::Atom => &["application/atom+xml"],
             Format::Rss => &["application/rss+xml"],
+            Format::Grpc => &[],
         }
     }
 
@@ -61,6 +65,7 @@ impl Format {
             Format::Html => "text/html; charset=utf-8",
             Format::Atom => "application/atom+xml; charset=utf-8",
             Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::Grpc => "application/grpc",
         }
     }
 

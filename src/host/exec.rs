@@ -35,6 +35,9 @@ impl Store for Shared {
 }
 
 pub fn send(reply: &Reply) {
+    if super::grpc_probe::send(reply) {
+        return;
+    }
     let headers: Vec<(&str, &str)> = reply
         .headers
         .iter()

@@ -9,14 +9,14 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-fn request_header(name: &str) -> Option<String> {
+pub(super) fn request_header(name: &str) -> Option<String> {
     hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
         .ok()
         .flatten()
 }
 
 /// Reads request headers for the classifier.
-struct HostHeaders;
+pub(super) struct HostHeaders;
 
 impl RequestHeaders for HostHeaders {
     fn get(&mut self, name: &str) -> Option<String> {
@@ -34,6 +34,21 @@ pub struct Filter {
     host: Option<Handle>,
     /// Handed to the engine and not answered at once.
     waiting: bool,
+    /// A possible gRPC health probe: its body is read.
+    grpc: GrpcBody,
+    /// Its headers the classifier reads.
+    captured: super::grpc_probe::Captured,
+}
+
+/// Where a possible gRPC health probe stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GrpcBody {
+    /// Not one, or decided to go on: the body passes.
+    Off,
+    /// Its body is read until the request message is complete.
+    Reading,
+    /// Decided: answered locally, or held until the engine answers.
+    Held,
 }
 
 impl Filter {
@@ -42,11 +57,13 @@ impl Filter {
             id,
             host,
             waiting: false,
+            grpc: GrpcBody::Off,
+            captured: Default::default(),
         }
     }
 }
 
-fn pass_through(header: Option<&str>, new_path: Option<&str>) -> Action {
+pub(super) fn pass_through(header: Option<&str>, new_path: Option<&str>) -> Action {
     if let Some(name) = header {
         // The secret never reaches the application.
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
@@ -60,15 +77,30 @@ fn pass_through(header: Option<&str>, new_path: Option<&str>) -> Action {
 impl Context for Filter {}
 
 impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         #[cfg(feature = "test-hooks")]
         test_hooks::run();
+        let path = request_header(":path").unwrap_or_default();
+        if super::grpc_probe::wants_body(self.host.as_ref(), &path) {
+            // The host never hands the body to a filter that paused the
+            // headers (proxy-wasm makes that "stop all"): the headers go
+            // on, less the secret (kept for the classifier), and the body
+            // is held.
+            self.captured = super::grpc_probe::capture(self.host.as_ref());
+            if !end_of_stream {
+                self.grpc = GrpcBody::Reading;
+                return Action::Continue;
+            }
+            let (host, id) = (self.host.as_ref(), self.id);
+            let action =
+                super::grpc_probe::on_body(host, id, 0, true, &self.captured, &mut self.waiting);
+            return action.unwrap_or(Action::Continue);
+        }
         let Some(Ok(mut h)) = self.host.as_ref().map(|h| h.try_borrow_mut()) else {
             return Action::Continue;
         };
         let policy = h.engine.policy().clone();
         let header = policy.authorization.header.as_deref();
-        let path = request_header(":path").unwrap_or_default();
         let action = match classify(&policy, &path, &mut HostHeaders) {
             Decision::PassThrough { new_path } => pass_through(header, new_path.as_deref()),
             Decision::Reply(reply) => {
@@ -102,6 +134,33 @@ impl HttpContext for Filter {
         };
         h.execute(self.id);
         action
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match self.grpc {
+            GrpcBody::Off => return Action::Continue,
+            GrpcBody::Held => return Action::Pause,
+            GrpcBody::Reading => {}
+        }
+        let action = super::grpc_probe::on_body(
+            self.host.as_ref(),
+            self.id,
+            body_size,
+            end_of_stream,
+            &self.captured,
+            &mut self.waiting,
+        );
+        match action {
+            None => Action::Pause,
+            Some(Action::Continue) => {
+                self.grpc = GrpcBody::Off;
+                Action::Continue
+            }
+            Some(other) => {
+                self.grpc = GrpcBody::Held;
+                other
+            }
+        }
     }
 }
 

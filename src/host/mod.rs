@@ -13,6 +13,7 @@
 mod exec;
 mod filter;
 mod grpc;
+mod grpc_probe;
 mod stats;
 
 use crate::engine::{generation, CalloutId, Engine};

@@ -111,6 +111,7 @@ pub const ENDPOINT: &[FieldDoc] = &[
     f("on_stale", "`run` \\| `fail`", "`run`", "With `refresh`, when the result is older than `max_stale`: run the checks now, or answer `fail` (`stale result`)."),
     f("on_startup", "`run` \\| `fail`", "`run`", "Before the first result exists: run the checks now, or answer `fail` (`no result yet`)."),
     f("degraded_header", "bool", "`false`", "Add `x-envoy-degraded: true` to a `warn` answer, so Envoy active health checking deprioritises the host instead of ejecting it."),
+    f("grpc_service", "string", "none (HTTP only)", "Also answer gRPC health probes (`grpc.health.v1.Health/Check`, e.g. the kubelet's `grpc:` probe) whose `service` is this name; `\"\"` takes the empty service (a probe without `service`). Failing: gRPC `UNAVAILABLE` with the reason; passing: the call goes on to the app's own health service (see docs/grpc.md)."),
 ];
 
 #[rustfmt::skip]

@@ -253,6 +253,9 @@ pub struct Endpoint {
     /// Probes are accepted only from these ranges: the endpoint's own
     /// `sources`, else `authorization.sources` (`None`: from anywhere).
     pub sources: Option<Vec<Cidr>>,
+    /// The `grpc.health.v1` service name that reaches this endpoint as a
+    /// gRPC health probe (`""`: the empty service); `None`: HTTP only.
+    pub grpc_service: Option<String>,
 }
 
 #[derive(Debug, Clone)]

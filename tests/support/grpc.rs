@@ -122,6 +122,18 @@ impl Drop for GrpcServer {
     }
 }
 
+/// The first answer of a `grpc.health.v1.Health/Watch` stream.
+pub fn watch(port: u16, service: &str) -> String {
+    let s = if service.is_empty() { "-" } else { service };
+    let out = Command::new(python())
+        .arg(script())
+        .args(["watch", &format!("127.0.0.1:{port}"), s])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the gRPC health client");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// One `grpc.health.v1.Health/Check` over h2c to 127.0.0.1:`port` with a
 /// real gRPC client: `SERVING` (or the status name), or
 /// `ERROR <CODE>: <details>`.

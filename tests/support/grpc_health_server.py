@@ -15,6 +15,8 @@ Server: python grpc_health_server.py serve <kind>
 Client: python grpc_health_server.py check <host:port> <service|-> [key=value ...]
   One grpc.health.v1.Health/Check over h2c (what the kubelet's grpc probe
   sends); prints "SERVING" (or the status name) or "ERROR <CODE>: <details>".
+Client: python grpc_health_server.py watch <host:port> <service|->
+  The first answer of a grpc.health.v1.Health/Watch stream.
 """
 
 import socket
@@ -134,9 +136,23 @@ def check(target, service, pairs):
             print("ERROR %s: %s" % (e.code().name, e.details()))
 
 
+def watch(target, service):
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service="" if service == "-" else service)
+        try:
+            for answer in stub.Watch(request, timeout=5):
+                print(STATUS.Name(answer.status))
+                return
+        except grpc.RpcError as e:
+            print("ERROR %s: %s" % (e.code().name, e.details()))
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "serve":
         serve(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "watch":
+        watch(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 4 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3], sys.argv[4:])
     else:
