@@ -62,6 +62,8 @@ fn grpc_probes_reach_meshprobe_through_the_sidecar() {
     // Every grpc check names its :authority (an Istio cluster name is none).
     for check in policy["checks"].as_array().unwrap() {
         assert_eq!(check["kind"], "grpc");
-        assert!(check["authority"].as_str().is_some_and(|a| !a.contains('|')));
+        assert!(check["authority"]
+            .as_str()
+            .is_some_and(|a| !a.contains('|')));
     }
 }
