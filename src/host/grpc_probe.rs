@@ -24,6 +24,9 @@ const EMPTY_REQUEST: [u8; 5] = [0; 5];
 
 /// Whether the filter must read this request's body.
 pub fn wants_body(host: Option<&Handle>, path: &str) -> bool {
+    if path != crate::grpc::CHECK_PATH {
+        return false; // no extra host call for any other request
+    }
     let Some(Ok(h)) = host.map(|h| h.try_borrow()) else {
         return false;
     };
