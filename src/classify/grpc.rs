@@ -70,6 +70,8 @@ pub fn classify_grpc(
 mod tests {
     use super::*;
     use crate::grpc::encode_request;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     struct Headers(Vec<(&'static str, &'static str)>);
 

@@ -72,6 +72,8 @@ fn failure(code: u32, message: &str, timeout_ms: u64) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn reason(code: u32, message: &str, body: &[u8]) -> Result<(), String> {
         let r = GrpcResponse {

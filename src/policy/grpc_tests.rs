@@ -1,6 +1,8 @@
 //! The `grpc` check kind in the policy.
 
 use super::*;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn parse(json: &str) -> Result<Policy, Vec<String>> {
     Policy::from_json(json.as_bytes(), &|_| None)

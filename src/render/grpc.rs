@@ -78,6 +78,8 @@ mod tests {
     use crate::failure::Failure;
     use crate::format::Format;
     use crate::report::CheckReport;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn report(fail: bool) -> Report {
         let db = CheckReport::new(
