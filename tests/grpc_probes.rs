@@ -91,6 +91,15 @@ fn the_probe_passes_only_when_the_app_and_its_dependencies_are_healthy() {
         "no checks: the app answers"
     );
     assert_eq!(r.app.hits(), 3);
+    // Probe metrics as for HTTP probes: the code an HTTP probe would get.
+    let stat = |name: &str| {
+        r.envoy
+            .stat(&format!("wasmcustom.meshprobe.{name}"))
+            .unwrap_or(0)
+    };
+    assert_eq!(stat("endpoint.ready.code.200.probes"), 2);
+    assert_eq!(stat("endpoint.ready.code.503.probes"), 2);
+    assert_eq!(stat("check.dep.outcome.timeout.callouts"), 1);
 }
 
 /// The app's own services, and `Watch`, are the app's: a service that no
@@ -146,4 +155,11 @@ fn unauthorized_probes_get_the_policys_answer_and_cause_no_callout() {
     );
     assert_eq!(r.dep.hits(), 2, "no callout for a source outside `sources`");
     assert_eq!(r.app.hits(), 2);
+    let stat = |name: &str| {
+        r.envoy
+            .stat(&format!("wasmcustom.meshprobe.{name}"))
+            .unwrap_or(0)
+    };
+    assert_eq!(stat("endpoint.prot.unauthorized"), 1);
+    assert_eq!(stat("endpoint.src.unauthorized"), 1);
 }

@@ -34,7 +34,9 @@ pub fn reply(report: &Report, view: &View) -> Reply {
     }
     let code = if failed { UNAVAILABLE } else { 0 };
     Reply {
-        status: 200,
+        // Not sent (the call goes on, or a gRPC error answers it): the
+        // status an HTTP probe would get, for the probe metric's code.
+        status: report.health.http_status(&view.codes),
         headers: vec![
             ("content-type", "application/grpc".into()),
             ("grpc-status", code.to_string()),
@@ -100,6 +102,7 @@ mod tests {
     fn failing_is_unavailable_with_the_reason_or_withheld() {
         let details = View::new(Format::Grpc, false, true);
         let r = reply(&report(true), &details);
+        assert_eq!(r.status, 503, "the probe metric counts it as a failure");
         assert_eq!(
             action(&r),
             Some(Action::Error(
