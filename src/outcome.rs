@@ -11,7 +11,6 @@ use crate::admin;
 use crate::failure::{size, truncate, Failure, Judgement};
 use crate::policy::{BodyExpect, Check, CheckKind};
 use serde_json::Value;
-
 pub mod grpc;
 
 /// How much of a callout's body the host passes in to explain a 503/504.
@@ -95,7 +94,7 @@ pub fn judge(
             min_healthy_percent,
         } => admin::cluster_health(response.body, cluster, *min_healthy_percent),
         CheckKind::EnvoyMemory { limit_bytes } => admin::memory(response.body, *limit_bytes),
-        // Its answers come through [`grpc::judge`]; an HTTP answer is not one.
+        // Answers come through [`grpc::judge`]: an HTTP one is none.
         CheckKind::Grpc { .. } => Judgement::Fail(Failure::GrpcBadAnswer {
             detail: "an HTTP answer".into(),
         }),
