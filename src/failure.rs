@@ -91,6 +91,18 @@ pub enum Failure {
     NoAllocated,
     /// Envoy's heap is over the check's limit (a warning).
     MemoryOverLimit { allocated: u64, limit: u64 },
+    // --- gRPC health checks (the `grpc` kind) ------------------------------
+    /// `grpc.health.v1` answered a status other than SERVING.
+    GrpcServing { status: u64 },
+    /// The health answer has no status (proto3's default: UNKNOWN).
+    GrpcNoStatus,
+    /// The call ended with a gRPC error (`code` not 0).
+    GrpcStatus { code: u32, message: String },
+    /// The answer is not a `HealthCheckResponse`.
+    GrpcBadAnswer { detail: String },
+    /// The cluster does not speak HTTP/2 (no `http2_protocol_options`, or
+    /// an HTTP/1 server behind it).
+    GrpcNotHttp2 { detail: String },
 }
 
 impl Failure {
@@ -102,7 +114,7 @@ impl Failure {
             ConnectionFailed { .. } | BrokeOff | NoHealthyUpstream | NoUsableHost { .. } => {
                 "refused"
             }
-            ProtocolError { .. } => "protocol_error",
+            ProtocolError { .. } | GrpcBadAnswer { .. } | GrpcNotHttp2 { .. } => "protocol_error",
             UnknownCluster { .. } | DispatchFailed { .. } => "dispatch_error",
             Stale { .. } => "stale",
             NoResultYet => "no_result",
@@ -122,7 +134,10 @@ impl Failure {
             | NoServerState
             | ClusterMissing { .. }
             | ClusterUnhealthy { .. }
-            | NoAllocated => "fail",
+            | NoAllocated
+            | GrpcServing { .. }
+            | GrpcNoStatus
+            | GrpcStatus { .. } => "fail",
         }
     }
 }
@@ -201,6 +216,30 @@ impl fmt::Display for Failure {
                 "allocated {} is over the limit {}",
                 Bytes(*allocated),
                 Bytes(*limit)
+            ),
+            GrpcServing { status } => write!(
+                f,
+                "grpc health status {}",
+                crate::grpc::serving_name(*status)
+            ),
+            GrpcNoStatus => f.write_str("grpc health answer has no status (UNKNOWN)"),
+            GrpcStatus { code: 5, .. } => f.write_str("grpc status NOT_FOUND: service unknown"),
+            GrpcStatus { code, message } if message.is_empty() => {
+                write!(f, "grpc status {}", crate::grpc::code_name(*code))
+            }
+            GrpcStatus { code, message } => {
+                write!(
+                    f,
+                    "grpc status {}: {message}",
+                    crate::grpc::code_name(*code)
+                )
+            }
+            GrpcBadAnswer { detail } => {
+                write!(f, "grpc answer is not a HealthCheckResponse ({detail})")
+            }
+            GrpcNotHttp2 { detail } => write!(
+                f,
+                "no gRPC answer over HTTP/2 ({detail}): the cluster needs http2_protocol_options and a gRPC server"
             ),
         }
     }

@@ -20,6 +20,9 @@ pub enum Format {
     Rss,
     /// OpenMetrics text: status and response-time gauges for a scraper.
     OpenMetrics,
+    /// The answer to a gRPC health probe (`grpc-status`, `grpc-message`);
+    /// never negotiated, not in [`Format::ALL`].
+    Grpc,
 }
 
 impl Format {
@@ -54,6 +57,7 @@ impl Format {
             Format::Atom => &["application/atom+xml"],
             Format::Rss => &["application/rss+xml"],
             Format::OpenMetrics => &["application/openmetrics-text"],
+            Format::Grpc => &[],
         }
     }
 
@@ -66,6 +70,7 @@ impl Format {
             Format::Atom => "application/atom+xml; charset=utf-8",
             Format::Rss => "application/rss+xml; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Grpc => "application/grpc",
         }
     }
 

@@ -11,6 +11,7 @@ use crate::admin;
 use crate::failure::{size, truncate, Failure, Judgement};
 use crate::policy::{BodyExpect, Check, CheckKind};
 use serde_json::Value;
+pub mod grpc;
 
 /// How much of a callout's body the host passes in to explain a 503/504.
 pub const DIAGNOSTIC_BODY_BYTES: usize = 256;
@@ -93,6 +94,10 @@ pub fn judge(
             min_healthy_percent,
         } => admin::cluster_health(response.body, cluster, *min_healthy_percent),
         CheckKind::EnvoyMemory { limit_bytes } => admin::memory(response.body, *limit_bytes),
+        // Answers come through [`grpc::judge`]: an HTTP one is none.
+        CheckKind::Grpc { .. } => Judgement::Fail(Failure::GrpcBadAnswer {
+            detail: "an HTTP answer".into(),
+        }),
     }
 }
 

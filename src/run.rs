@@ -4,8 +4,9 @@
 //! [`ProbeRun::poll`] whether the report is complete.
 
 use crate::failure::{Failure, Judgement};
+use crate::grpc::GrpcCall;
 use crate::outcome::{self, CalloutResponse, DispatchError};
-use crate::policy::{Check, Policy};
+use crate::policy::{Check, CheckKind, Policy};
 use crate::report::{CheckReport, Report};
 
 /// A callout the host must dispatch for a run.
@@ -17,6 +18,8 @@ pub struct Callout<'p> {
     /// Pseudo-headers first, then the check's extra headers.
     pub headers: Vec<(&'p str, &'p str)>,
     pub timeout_ms: u64,
+    /// For a `grpc` check: the call (`headers` are then its metadata).
+    pub grpc: Option<GrpcCall>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,18 +99,29 @@ impl ProbeRun {
             .enumerate()
             .filter_map(|(slot, s)| {
                 let c = policy.checks.get(s.check)?;
-                let mut headers = vec![
-                    (":method", c.method.as_str()),
-                    (":path", c.path.as_str()),
-                    (":authority", c.authority.as_str()),
-                    ("user-agent", "meshprobe"),
-                ];
+                let grpc = match &c.kind {
+                    CheckKind::Grpc { service, upstream } => Some(GrpcCall {
+                        upstream: upstream.clone(),
+                        message: crate::grpc::encode_request(service),
+                    }),
+                    _ => None,
+                };
+                let mut headers = match grpc {
+                    Some(_) => Vec::new(),
+                    None => vec![
+                        (":method", c.method.as_str()),
+                        (":path", c.path.as_str()),
+                        (":authority", c.authority.as_str()),
+                        ("user-agent", "meshprobe"),
+                    ],
+                };
                 headers.extend(c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 Some(Callout {
                     slot,
                     cluster: c.cluster.as_str(),
                     headers,
                     timeout_ms: s.timeout_ms,
+                    grpc,
                 })
             })
             .collect()
@@ -222,6 +236,8 @@ impl ProbeRun {
         self.slots.iter().filter(|s| s.result.is_none()).count()
     }
 }
+
+mod grpc;
 
 #[cfg(test)]
 mod tests;

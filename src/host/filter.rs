@@ -1,18 +1,22 @@
 //! The HTTP context: classifies a request and either lets it through (minus
 //! the secret), answers it locally, or hands the probe to the engine.
 
-use super::engine::Engine;
-use super::{now_ms, request_header};
+use super::exec::{now_ms, send, Shared};
+use super::Handle;
 use crate::classify::{classify, Decision, RequestHeaders};
-use crate::render::Reply;
+use crate::engine::Answer;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
-use std::cell::RefCell;
-use std::rc::Rc;
+
+pub(super) fn request_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+}
 
 /// Reads request headers for the classifier.
-struct HostHeaders;
+pub(super) struct HostHeaders;
 
 impl RequestHeaders for HostHeaders {
     fn get(&mut self, name: &str) -> Option<String> {
@@ -27,31 +31,39 @@ impl RequestHeaders for HostHeaders {
 
 pub struct Filter {
     id: u32,
-    engine: Option<Rc<RefCell<Engine>>>,
-    /// Handed to the engine and not answered yet.
+    host: Option<Handle>,
+    /// Handed to the engine and not answered at once.
     waiting: bool,
+    /// A possible gRPC health probe: its body is read.
+    grpc: GrpcBody,
+    /// Its headers the classifier reads.
+    captured: super::grpc_probe::Captured,
+}
+
+/// Where a possible gRPC health probe stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GrpcBody {
+    /// Not one, or decided to go on: the body passes.
+    Off,
+    /// Its body is read until the request message is complete.
+    Reading,
+    /// Decided: answered locally, or held until the engine answers.
+    Held,
 }
 
 impl Filter {
-    pub fn new(id: u32, engine: Option<Rc<RefCell<Engine>>>) -> Filter {
+    pub fn new(id: u32, host: Option<Handle>) -> Filter {
         Filter {
             id,
-            engine,
+            host,
             waiting: false,
+            grpc: GrpcBody::Off,
+            captured: Default::default(),
         }
     }
 }
 
-pub fn send(reply: &Reply) {
-    let headers: Vec<(&str, &str)> = reply
-        .headers
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
-    let _ = hostcalls::send_http_response(u32::from(reply.status), headers, Some(&reply.body));
-}
-
-fn pass_through(header: Option<&str>, new_path: Option<&str>) -> Action {
+pub(super) fn pass_through(header: Option<&str>, new_path: Option<&str>) -> Action {
     if let Some(name) = header {
         // The secret never reaches the application.
         let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
@@ -62,40 +74,34 @@ fn pass_through(header: Option<&str>, new_path: Option<&str>) -> Action {
     Action::Continue
 }
 
-impl Context for Filter {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _num_trailers: usize,
-    ) {
-        // Callouts of a run started by this request; the run serves every
-        // probe waiting for it.
-        super::forward_callout(
-            self.engine.as_ref(),
-            self.id,
-            token_id,
-            num_headers,
-            body_size,
-        );
-    }
-}
+impl Context for Filter {}
 
 impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         #[cfg(feature = "test-hooks")]
         test_hooks::run();
-        let Some(engine) = self.engine.clone() else {
-            return Action::Continue;
-        };
-        let Ok(mut e) = engine.try_borrow_mut() else {
-            return Action::Continue;
-        };
-        let policy = e.policy();
-        let header = policy.authorization.header.as_deref();
         let path = request_header(":path").unwrap_or_default();
-        match classify(&policy, &path, &mut HostHeaders) {
+        if super::grpc_probe::wants_body(self.host.as_ref(), &path) {
+            // The host never hands the body to a filter that paused the
+            // headers (proxy-wasm makes that "stop all"): the headers go
+            // on, less the secret (kept for the classifier), and the body
+            // is held.
+            self.captured = super::grpc_probe::capture(self.host.as_ref());
+            if !end_of_stream {
+                self.grpc = GrpcBody::Reading;
+                return Action::Continue;
+            }
+            let (host, id) = (self.host.as_ref(), self.id);
+            let action =
+                super::grpc_probe::on_body(host, id, 0, true, &self.captured, &mut self.waiting);
+            return action.unwrap_or(Action::Continue);
+        }
+        let Some(Ok(mut h)) = self.host.as_ref().map(|h| h.try_borrow_mut()) else {
+            return Action::Continue;
+        };
+        let policy = h.engine.policy().clone();
+        let header = policy.authorization.header.as_deref();
+        let action = match classify(&policy, &path, &mut HostHeaders) {
             Decision::PassThrough { new_path } => pass_through(header, new_path.as_deref()),
             Decision::Reply(reply) => {
                 send(&reply);
@@ -106,7 +112,7 @@ impl HttpContext for Filter {
                 reply,
                 new_path,
             } => {
-                e.unauthorized(endpoint);
+                h.engine.unauthorized(endpoint);
                 match reply {
                     Some(reply) => {
                         send(&reply);
@@ -116,8 +122,43 @@ impl HttpContext for Filter {
                 }
             }
             Decision::Probe(probe) => {
-                self.waiting = e.probe(self.id, probe, now_ms());
+                match h.engine.on_probe(now_ms(), &mut Shared, self.id, probe) {
+                    Answer::Now(reply, _) => send(&reply),
+                    Answer::Waiting { deadline_ms } => {
+                        self.waiting = true;
+                        h.waiting.push((self.id, deadline_ms));
+                    }
+                }
                 Action::Pause
+            }
+        };
+        h.execute(self.id);
+        action
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match self.grpc {
+            GrpcBody::Off => return Action::Continue,
+            GrpcBody::Held => return Action::Pause,
+            GrpcBody::Reading => {}
+        }
+        let action = super::grpc_probe::on_body(
+            self.host.as_ref(),
+            self.id,
+            body_size,
+            end_of_stream,
+            &self.captured,
+            &mut self.waiting,
+        );
+        match action {
+            None => Action::Pause,
+            Some(Action::Continue) => {
+                self.grpc = GrpcBody::Off;
+                Action::Continue
+            }
+            Some(other) => {
+                self.grpc = GrpcBody::Held;
+                other
             }
         }
     }
@@ -125,15 +166,16 @@ impl HttpContext for Filter {
 
 impl Drop for Filter {
     fn drop(&mut self) {
-        if !self.waiting {
-            return;
-        }
-        if let Some(engine) = &self.engine {
-            // While the engine is busy answering probes it cannot be told;
-            // it then learns of it when it next tries to answer this one.
-            if let Ok(mut e) = engine.try_borrow_mut() {
-                e.forget(self.id);
-            }
+        // While the host is busy (answering probes) it cannot be told; the
+        // engine then forgets this probe as it answers it.
+        if let Some(Ok(mut h)) = self
+            .host
+            .as_ref()
+            .filter(|_| self.waiting)
+            .map(|h| h.try_borrow_mut())
+        {
+            h.engine.on_gone(self.id);
+            h.waiting.retain(|(c, _)| *c != self.id);
         }
     }
 }

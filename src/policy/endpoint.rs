@@ -156,6 +156,16 @@ pub(super) fn endpoint(
         on_startup,
     };
     let sources = sources(&obj, errs);
+    let grpc_service = obj.string("grpc_service", errs);
+    if grpc_service
+        .as_ref()
+        .is_some_and(|s| s.len() > crate::grpc::MAX_SERVICE)
+    {
+        errs.push(
+            &obj.path_of("grpc_service"),
+            format!("must be at most {} bytes", crate::grpc::MAX_SERVICE),
+        );
+    }
     let status_codes = obj
         .get("status_codes")
         .and_then(|v| status_codes(v, &obj.path_of("status_codes"), errs))
@@ -176,6 +186,7 @@ pub(super) fn endpoint(
             details,
             cache,
             sources,
+            grpc_service,
         },
         includes,
     ))

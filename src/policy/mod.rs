@@ -106,6 +106,17 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
                             format!("duplicate endpoint path {:?}", e.path),
                         );
                     }
+                    if e.grpc_service.is_some()
+                        && endpoints.iter().any(|o| o.grpc_service == e.grpc_service)
+                    {
+                        errs.push(
+                            &format!("{path}.grpc_service"),
+                            format!(
+                                "duplicate grpc_service {:?}",
+                                e.grpc_service.as_deref().unwrap_or("")
+                            ),
+                        );
+                    }
                     endpoints.push(e);
                     includes.push(inc);
                 }
@@ -160,3 +171,6 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod grpc_tests;

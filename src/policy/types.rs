@@ -95,6 +95,11 @@ pub enum CheckKind {
     },
     /// Envoy's admin `/memory`: `allocated` above `limit_bytes` warns.
     EnvoyMemory { limit_bytes: u64 },
+    /// `grpc.health.v1.Health/Check` for `service`: SERVING passes. The
+    /// check's `headers` are its metadata. `upstream` is what Envoy's
+    /// `proxy_grpc_call` gets: a `GrpcService` proto naming the cluster
+    /// (and the `:authority`, if set).
+    Grpc { service: String, upstream: String },
 }
 
 impl CheckKind {
@@ -105,6 +110,7 @@ impl CheckKind {
             CheckKind::EnvoyServer => Some("/server_info"),
             CheckKind::EnvoyCluster { .. } => Some("/clusters?format=json"),
             CheckKind::EnvoyMemory { .. } => Some("/memory"),
+            CheckKind::Grpc { .. } => None,
         }
     }
 }
@@ -247,6 +253,9 @@ pub struct Endpoint {
     /// Probes are accepted only from these ranges: the endpoint's own
     /// `sources`, else `authorization.sources` (`None`: from anywhere).
     pub sources: Option<Vec<Cidr>>,
+    /// The `grpc.health.v1` service name that reaches this endpoint as a
+    /// gRPC health probe (`""`: the empty service); `None`: HTTP only.
+    pub grpc_service: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Rendering a report into an HTTP answer: pure functions, one per format.
 
 mod feed;
+pub mod grpc;
 mod html;
 mod json;
 mod openmetrics;
@@ -88,6 +89,7 @@ pub fn render(report: &Report, view: &View, service: &Service) -> Reply {
         Format::Atom => feed::atom(report, view),
         Format::Rss => feed::rss(report, view),
         Format::OpenMetrics => openmetrics::openmetrics(report, view),
+        Format::Grpc => return grpc::reply(report, view),
     };
     let status = if view.format.always_ok() {
         200

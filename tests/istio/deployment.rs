@@ -4,7 +4,11 @@ use super::*;
 
 #[test]
 fn deployment_probes_reach_meshprobe_through_the_sidecar() {
-    let deployment = docs_of("Deployment");
+    // The HTTP workload (grpc.rs has the gRPC one).
+    let deployment: Vec<_> = docs_of("Deployment")
+        .into_iter()
+        .filter(|d| d.name() == "orders")
+        .collect();
     assert_eq!(deployment.len(), 1);
     let deployment = deployment[0];
     let spec = &deployment.value["spec"];

@@ -36,6 +36,7 @@
 mod kube;
 
 mod deployment;
+mod grpc;
 mod refusals;
 mod resources;
 

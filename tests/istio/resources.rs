@@ -55,13 +55,13 @@ fn every_resource_is_accepted_by_its_crd_schema() {
     }
     assert!(failures.is_empty(), "refused:\n{}", failures.join("\n"));
     let want: BTreeMap<String, usize> = [
-        ("WasmPlugin", 4),
-        ("TrafficExtension", 4),
-        ("PeerAuthentication", 1),
+        ("WasmPlugin", 5),
+        ("TrafficExtension", 5),
+        ("PeerAuthentication", 2),
         ("ServiceEntry", 1),
         ("DestinationRule", 1),
-        ("Deployment", 1),
-        ("Service", 1),
+        ("Deployment", 2),
+        ("Service", 2),
         ("Telemetry", 1),
     ]
     .into_iter()
@@ -73,7 +73,7 @@ fn every_resource_is_accepted_by_its_crd_schema() {
 #[test]
 fn every_plugin_config_is_a_valid_meshprobe_policy() {
     let all = plugins();
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), 10);
     for p in all {
         policy_of(p);
         if let Some(errors) = policy_errors(p.module()) {

@@ -1,5 +1,6 @@
 pub mod deps;
 pub mod envoy;
+pub mod grpc;
 pub mod http;
 pub mod observed;
 pub mod prometheus;

@@ -350,6 +350,9 @@ fn describe_probe(policy: &Policy, probe: &Probe, out: &mut String) {
             CheckKind::EnvoyMemory { limit_bytes } => {
                 format!("Envoy admin /memory: warns above {limit_bytes} bytes allocated")
             }
+            CheckKind::Grpc { service, .. } => format!(
+                "grpc.health.v1.Health/Check for service {service:?}: passes on SERVING"
+            ),
         };
         match &check.expect_body {
             Some(BodyExpect::Contains(text)) => {

@@ -60,6 +60,7 @@ pub fn warnings(policy: &Policy, raw: &Value, found: &Found) -> Vec<Finding> {
             ));
         }
     }
+    out.extend(grpc_warnings(policy, raw));
     if origin == Origin::Istio {
         let secrets = raw
             .pointer("/authorization/secrets")
@@ -71,6 +72,31 @@ pub fn warnings(policy: &Policy, raw: &Value, found: &Found) -> Vec<Finding> {
                     "inline secret: anyone who may read WasmPlugins reads it; use {\"env\": NAME} and vmConfig.env with valueFrom: HOST",
                 ));
             }
+        }
+    }
+    out
+}
+
+/// gRPC: kubelet `grpc:` probes send no metadata; Istio cluster names
+/// are no `:authority`.
+fn grpc_warnings(policy: &Policy, raw: &Value) -> Vec<Finding> {
+    use meshprobe::policy::{Access, CheckKind};
+    let mut out = Vec::new();
+    for (i, e) in policy.endpoints.iter().enumerate() {
+        if e.grpc_service.is_some() && e.access == Access::Protected && e.sources.is_none() {
+            out.push(Finding::warning(
+                format!("endpoints[{i}].grpc_service"),
+                "a kubelet grpc: probe sends no metadata (no probe header, no bearer token): make the endpoint public or gate it by sources",
+            ));
+        }
+    }
+    for (i, c) in policy.checks.iter().enumerate() {
+        let explicit = raw.pointer(&format!("/checks/{i}/authority")).is_some();
+        if matches!(c.kind, CheckKind::Grpc { .. }) && c.cluster.contains('|') && !explicit {
+            out.push(Finding::warning(
+                format!("checks[{i}].authority"),
+                "an Istio cluster name is no valid :authority for a gRPC call: set authority (e.g. \"db.prod.svc.cluster.local:50051\")",
+            ));
         }
     }
     out

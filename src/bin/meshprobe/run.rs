@@ -141,6 +141,17 @@ pub fn run(
     // (slot, when its timeout passes)
     let mut pending: Vec<(usize, u64)> = Vec::new();
     for callout in run.callouts(policy) {
+        if callout.grpc.is_some() {
+            // The command speaks HTTP/1.1 only; the check fails saying so.
+            let not_run = meshprobe::grpc::GrpcResponse {
+                code: 12,
+                message: "not run: meshprobe run calls HTTP/1.1 dependencies only",
+                body: &[],
+            };
+            let now = now_ms(base_ms, t0);
+            run.grpc_response(policy, callout.slot, &not_run, now);
+            continue;
+        }
         let Some((_, base)) = clusters.iter().find(|(name, _)| name == callout.cluster) else {
             let now = now_ms(base_ms, t0);
             run.dispatch_failed(policy, callout.slot, DispatchError::BadArgument, now);
