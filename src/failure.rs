@@ -10,14 +10,14 @@
 //! short whatever the upstream sent.
 
 use crate::duration::format_millis;
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The cause of a failed (or degraded) check.
 ///
-/// Serialized (in the result shared between workers) with a `cause` tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "cause", rename_all = "snake_case")]
+/// Not serialized: the result shared between workers carries the reason
+/// text, and metrics are counted by the worker that ran the checks, from
+/// its own typed report (a serde derive for this enum cost ~70 KB of Wasm).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     // --- the callout's answer ------------------------------------------
     /// The status is outside the check's expected set.

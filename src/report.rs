@@ -43,7 +43,9 @@ pub struct CheckReport {
     pub reason: Option<String>,
     /// Why the check did not pass, typed (metrics take their label from
     /// it); `None` when it passed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Not in the shared result (see [`Failure`]): only the worker that
+    /// ran the check counts its metrics.
+    #[serde(skip)]
     pub failure: Option<Failure>,
     pub latency_ms: u64,
     /// When the result was taken (host clock, ms since the Unix epoch).
