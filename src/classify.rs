@@ -320,5 +320,7 @@ fn pass_through(policy: &Policy, path: &str, query: &str) -> Decision {
     Decision::PassThrough { new_path }
 }
 
+pub mod grpc;
+
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,11 @@ pub enum Format {
     Atom,
     /// RSS 2.0 feed of the checks not passing.
     Rss,
+    /// OpenMetrics text: status and response-time gauges for a scraper.
+    OpenMetrics,
+    /// The answer to a gRPC health probe (`grpc-status`, `grpc-message`);
+    /// never negotiated, not in [`Format::ALL`].
+    Grpc,
 }
 
 impl Format {
@@ -30,6 +35,7 @@ impl Format {
         ("atom", Format::Atom),
         ("rss", Format::Rss),
         ("dhc", Format::Dhc),
+        ("openmetrics", Format::OpenMetrics),
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +56,8 @@ impl Format {
             Format::Html => &["text/html", "application/xhtml+xml"],
             Format::Atom => &["application/atom+xml"],
             Format::Rss => &["application/rss+xml"],
+            Format::OpenMetrics => &["application/openmetrics-text"],
+            Format::Grpc => &[],
         }
     }
 
@@ -61,11 +69,20 @@ impl Format {
             Format::Html => "text/html; charset=utf-8",
             Format::Atom => "application/atom+xml; charset=utf-8",
             Format::Rss => "application/rss+xml; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Grpc => "application/grpc",
         }
     }
 
     /// Feeds answer 200 whatever the health, as feeds should.
     pub fn is_feed(self) -> bool {
         matches!(self, Format::Atom | Format::Rss)
+    }
+
+    /// Answered 200 whatever the health: the feeds, and OpenMetrics (a
+    /// scraper must never take a failing service for a failed scrape; the
+    /// health is in the gauges).
+    pub fn always_ok(self) -> bool {
+        self.is_feed() || self == Format::OpenMetrics
     }
 }

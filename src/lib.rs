@@ -9,17 +9,23 @@
 //! - [`run`]: one probe run, fed with callout outcomes and the time;
 //! - [`engine`]: the runs, leases and waiting probes of a VM, sans-IO;
 //! - [`outcome`]: what a callout's answer means for its check;
-//! - [`admin`]: what Envoy's admin API answers mean (the `envoy_*` checks);
+//! - [`grpc`]: the `grpc.health.v1` messages, by hand;
+//! - `admin` (crate-private): what Envoy's admin API answers mean (the
+//!   `envoy_*` checks);
+//! - [`failure`]: why a check did not pass, typed, with its reason text and
+//!   metric label;
 //! - [`report`]: check results and their aggregation;
 //! - [`render`] and [`negotiate`]: the answer in text or JSON.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod cache;
 pub mod cidr;
 pub mod classify;
 pub mod duration;
 pub mod engine;
+pub mod failure;
 pub mod format;
+pub mod grpc;
 pub mod metrics;
 pub mod negotiate;
 pub mod outcome;

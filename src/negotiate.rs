@@ -172,6 +172,19 @@ mod tests {
             ),
             (None, Some("  "), Text, Choice::Format(Text)),
             (
+                Some("openmetrics"),
+                None,
+                Json,
+                Choice::Format(OpenMetrics),
+            ),
+            // What Prometheus sends when it scrapes.
+            (
+                None,
+                Some("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+                Text,
+                Choice::Format(OpenMetrics),
+            ),
+            (
                 None,
                 Some("application/json;q=abc"),
                 Text,

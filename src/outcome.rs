@@ -3,12 +3,15 @@
 //! Envoy reports its own failures to reach a cluster as local replies: a
 //! timeout arrives as 504 `upstream request timeout`, a refused or reset
 //! connection as 503 `upstream connect error ...`, a cluster without healthy
-//! hosts as 503 `no healthy upstream`. Those become reasons that name the
-//! cause rather than "unexpected status".
+//! hosts as 503 `no healthy upstream`, an answer that is not valid HTTP as
+//! 502 `... reset reason: protocol error`. Those become failures that name
+//! the cause rather than "unexpected status".
 
-use crate::admin::{self, Judgement};
+use crate::admin;
+use crate::failure::{size, truncate, Failure, Judgement};
 use crate::policy::{BodyExpect, Check, CheckKind};
 use serde_json::Value;
+pub mod grpc;
 
 /// How much of a callout's body the host passes in to explain a 503/504.
 pub const DIAGNOSTIC_BODY_BYTES: usize = 256;
@@ -29,7 +32,7 @@ pub struct CalloutResponse<'a> {
 
 /// How many body bytes the host must read for `check` to be judged: all of
 /// it for a body expectation (unless it is over `max_body`), the start of
-/// it to explain Envoy's own 503/504, else none.
+/// it to explain Envoy's own 502/503/504, else none.
 pub fn body_bytes_needed(check: &Check, status: Option<&str>, body_size: usize) -> usize {
     if check.expect_body.is_some() || check.kind != CheckKind::Http {
         if over_max_body(body_size, check) {
@@ -38,7 +41,7 @@ pub fn body_bytes_needed(check: &Check, status: Option<&str>, body_size: usize) 
         return body_size;
     }
     match status {
-        Some("503" | "504") => body_size.min(DIAGNOSTIC_BODY_BYTES),
+        Some("502" | "503" | "504") => body_size.min(DIAGNOSTIC_BODY_BYTES),
         _ => 0,
     }
 }
@@ -56,14 +59,13 @@ pub enum DispatchError {
     Other(u32),
 }
 
-/// The reason a check failed because its callout could not be sent.
-pub fn dispatch_reason(err: DispatchError, cluster: &str) -> String {
+/// Why a check failed because its callout could not be sent.
+pub fn dispatch_failure(err: DispatchError, cluster: &str) -> Failure {
+    let cluster = truncate(cluster, 80).to_string();
     match err {
-        DispatchError::BadArgument => format!("dispatch failed: unknown cluster {cluster:?}"),
-        DispatchError::FailedAtOnce => {
-            format!("no healthy upstream: cluster {cluster:?} failed the callout as it was sent")
-        }
-        DispatchError::Other(code) => format!("dispatch failed: host status {code}"),
+        DispatchError::BadArgument => Failure::UnknownCluster { cluster },
+        DispatchError::FailedAtOnce => Failure::NoUsableHost { cluster },
+        DispatchError::Other(code) => Failure::DispatchFailed { code },
     }
 }
 
@@ -75,14 +77,14 @@ pub fn judge(
     timeout_ms: u64,
     elapsed_ms: u64,
 ) -> Judgement {
-    if let Err(reason) = evaluate(response, check, timeout_ms, elapsed_ms) {
-        return Judgement::Fail(reason);
+    if let Err(failure) = evaluate(response, check, timeout_ms, elapsed_ms) {
+        return Judgement::Fail(failure);
     }
     if check.kind != CheckKind::Http && over_max_body(response.body_size, check) {
-        return Judgement::Fail(format!(
-            "admin answer of {} bytes is over max_body {}",
-            response.body_size, check.max_body
-        ));
+        return Judgement::Fail(Failure::AdminBodyTooLarge {
+            size: size(response.body_size),
+            max: check.max_body,
+        });
     }
     match &check.kind {
         CheckKind::Http => Judgement::Pass,
@@ -92,6 +94,10 @@ pub fn judge(
             min_healthy_percent,
         } => admin::cluster_health(response.body, cluster, *min_healthy_percent),
         CheckKind::EnvoyMemory { limit_bytes } => admin::memory(response.body, *limit_bytes),
+        // Answers come through [`grpc::judge`]: an HTTP one is none.
+        CheckKind::Grpc { .. } => Judgement::Fail(Failure::GrpcBadAnswer {
+            detail: "an HTTP answer".into(),
+        }),
     }
 }
 
@@ -100,326 +106,123 @@ fn over_max_body(body_size: usize, check: &Check) -> bool {
 }
 
 /// Judges a callout answer by status and `expect_body`: `Ok` when the
-/// check passes, else the reason.
+/// check passes, else why not.
 pub fn evaluate(
     response: &CalloutResponse<'_>,
     check: &Check,
     timeout_ms: u64,
     elapsed_ms: u64,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let expect = &check.expect_status;
     let Some(raw) = response.status else {
         // Envoy delivers no headers when the callout failed after its
         // answer began: cut off mid-body, or out of time.
         // (Envoy's timer and the run's clock differ by a few ms.)
         if elapsed_ms.saturating_add(TIMER_SLACK_MS) >= timeout_ms {
-            return Err(format!("timeout after {timeout_ms}ms"));
+            return Err(Failure::Timeout {
+                after_ms: timeout_ms,
+            });
         }
-        return Err("connection failed: the answer broke off before it was complete".into());
+        return Err(Failure::BrokeOff);
     };
     let Ok(status) = raw.trim().parse::<u16>() else {
-        return Err(format!(
-            "response with an invalid :status {:?}",
-            truncate(raw, 16)
-        ));
+        return Err(Failure::InvalidStatus {
+            raw: truncate(raw, 16).into(),
+        });
     };
     if let Some(cause) = envoy_cause(status, response.body, timeout_ms, elapsed_ms) {
         return Err(cause);
     }
     if !expect.contains(status) {
-        return Err(format!("unexpected status {status} (expected {expect})"));
+        return Err(Failure::Status {
+            status,
+            expected: expect.to_string(),
+        });
     }
     match &check.expect_body {
         None => Ok(()),
-        Some(_) if over_max_body(response.body_size, check) => Err(format!(
-            "body of {} bytes is over max_body {}",
-            response.body_size, check.max_body
-        )),
+        Some(_) if over_max_body(response.body_size, check) => Err(Failure::BodyTooLarge {
+            size: size(response.body_size),
+            max: check.max_body,
+        }),
         Some(expect) => body_matches(expect, response.body),
     }
 }
 
-fn body_matches(expect: &BodyExpect, body: &[u8]) -> Result<(), String> {
+fn body_matches(expect: &BodyExpect, body: &[u8]) -> Result<(), Failure> {
     match expect {
         BodyExpect::Contains(text) => {
             let needle = text.as_bytes();
             if body.windows(needle.len().max(1)).any(|w| w == needle) {
                 Ok(())
             } else {
-                Err(format!("body does not contain {:?}", truncate(text, 80)))
+                Err(Failure::BodyLacks {
+                    text: truncate(text, 80).into(),
+                })
             }
         }
         BodyExpect::Pointer { pointer, accepted } => {
-            let json: Value =
-                serde_json::from_slice(body).map_err(|e| format!("body is not JSON ({e})"))?;
+            let json: Value = serde_json::from_slice(body).map_err(|e| Failure::BodyNotJson {
+                detail: e.to_string(),
+            })?;
             let Some(found) = json.pointer(pointer) else {
-                return Err(format!("body has no value at {pointer:?}"));
+                return Err(Failure::NoValueAt {
+                    pointer: pointer.clone(),
+                });
             };
             if accepted.contains(found) {
                 return Ok(());
             }
             let shown = found.to_string();
             let wanted: Vec<String> = accepted.iter().map(Value::to_string).collect();
-            Err(format!(
-                "{pointer} is {} (expected {})",
-                truncate(&shown, 80),
-                truncate(&wanted.join(" or "), 160)
-            ))
+            Err(Failure::ValueMismatch {
+                pointer: pointer.clone(),
+                found: truncate(&shown, 80).into(),
+                expected: truncate(&wanted.join(" or "), 160).into(),
+            })
         }
     }
 }
 
-/// Recognises Envoy's own local replies for an unreachable upstream.
-fn envoy_cause(status: u16, body: &[u8], timeout_ms: u64, elapsed_ms: u64) -> Option<String> {
+/// Recognises Envoy's own local replies for an unreachable upstream or
+/// one that does not speak HTTP.
+fn envoy_cause(status: u16, body: &[u8], timeout_ms: u64, elapsed_ms: u64) -> Option<Failure> {
     let text = String::from_utf8_lossy(body.get(..DIAGNOSTIC_BODY_BYTES).unwrap_or(body));
     match status {
         504 if text.starts_with("upstream request timeout") || elapsed_ms >= timeout_ms => {
-            Some(format!("timeout after {timeout_ms}ms"))
+            Some(Failure::Timeout {
+                after_ms: timeout_ms,
+            })
         }
-        503 if text.starts_with("no healthy upstream") => Some("no healthy upstream".into()),
-        503 if text.starts_with("upstream connect error") => {
+        503 if text.starts_with("no healthy upstream") => Some(Failure::NoHealthyUpstream),
+        502 | 503 if text.starts_with("upstream connect error") => {
             // "upstream connect error or disconnect/reset before headers.
             // reset reason: remote connection failure[, transport failure
-            // reason: ...]"
+            // reason: ...]", or (502) "... reset reason: protocol error".
             let detail = text
                 .split_once("reset reason: ")
                 .map(|(_, d)| d.trim())
-                .filter(|d| !d.is_empty())
-                .unwrap_or("upstream connect error");
-            Some(format!("connection failed: {}", truncate(detail, 160)))
+                .filter(|d| !d.is_empty());
+            match detail {
+                Some(d) if d.starts_with("protocol error") => {
+                    let more = d.trim_start_matches("protocol error");
+                    let more = more.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+                    Some(Failure::ProtocolError {
+                        detail: truncate(more, 160).into(),
+                    })
+                }
+                Some(d) => Some(Failure::ConnectionFailed {
+                    detail: truncate(d, 160).into(),
+                }),
+                None if status == 503 => Some(Failure::ConnectionFailed {
+                    detail: "upstream connect error".into(),
+                }),
+                None => None,
+            }
         }
         _ => None,
     }
 }
 
-/// `s` cut to at most `max` bytes, on a character boundary.
-pub(crate) fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    use crate::policy::Policy;
-
-    /// A check from policy JSON (the `checks[0]` of a minimal policy).
-    fn check(json: &str) -> Check {
-        let policy = format!(
-            r#"{{"endpoints":[{{"name":"r","path":"/r","access":"public","checks":["c"]}}],"checks":[{json}]}}"#
-        );
-        Policy::from_json(policy.as_bytes(), &|_| None)
-            .unwrap()
-            .checks
-            .remove(0)
-    }
-
-    fn plain() -> Check {
-        check(r#"{"name":"c","cluster":"c"}"#)
-    }
-
-    fn eval(status: Option<&str>, body: &str, elapsed: u64) -> Result<(), String> {
-        let response = CalloutResponse {
-            status,
-            body: body.as_bytes(),
-            body_size: body.len(),
-        };
-        evaluate(&response, &plain(), 500, elapsed)
-    }
-
-    #[test]
-    fn body_expectations() {
-        let contains = check(r#"{"name":"c","cluster":"c","expect_body":{"contains":"PONG"}}"#);
-        let indicator = check(
-            r#"{"name":"c","cluster":"c","expect_body":{"pointer":"/status/indicator","equals":"none"}}"#,
-        );
-        let celery = check(
-            r#"{"name":"c","cluster":"c","expect_body":{"pointer":"/ok","one_of":["pong","PONG"]}}"#,
-        );
-        let small =
-            check(r#"{"name":"c","cluster":"c","max_body":8,"expect_body":{"contains":"x"}}"#);
-        let cases: &[(&Check, &str, Result<(), &str>)] = &[
-            (&contains, "+PONG\r\n", Ok(())),
-            (&contains, "+PING", Err("body does not contain \"PONG\"")),
-            (
-                &indicator,
-                r#"{"status":{"indicator":"none","description":"All Systems Operational"}}"#,
-                Ok(()),
-            ),
-            (
-                &indicator,
-                r#"{"status":{"indicator":"major"}}"#,
-                Err("/status/indicator is \"major\" (expected \"none\")"),
-            ),
-            (
-                &indicator,
-                r#"{"status":{}}"#,
-                Err("body has no value at \"/status/indicator\""),
-            ),
-            (
-                &indicator,
-                "\u{ff}not json",
-                Err("body is not JSON (expected value at line 1 column 1)"),
-            ),
-            (&celery, r#"{"ok":"pong"}"#, Ok(())),
-            (&celery, r#"{"ok":"PONG"}"#, Ok(())),
-            (
-                &celery,
-                r#"{"ok":1}"#,
-                Err("/ok is 1 (expected \"pong\" or \"PONG\")"),
-            ),
-            (&small, "xxxxxxxx", Ok(())),
-            (
-                &small,
-                "xxxxxxxxx",
-                Err("body of 9 bytes is over max_body 8"),
-            ),
-        ];
-        for (check, body, want) in cases {
-            let got = evaluate(
-                &CalloutResponse {
-                    status: Some("200"),
-                    body: body.as_bytes(),
-                    body_size: body.len(),
-                },
-                check,
-                500,
-                1,
-            );
-            assert_eq!(got, want.map_err(String::from), "{body:?}");
-        }
-        // The body is not consulted when the status already failed.
-        let r = evaluate(
-            &CalloutResponse {
-                status: Some("500"),
-                body: b"PONG",
-                body_size: 4,
-            },
-            &contains,
-            500,
-            1,
-        );
-        assert_eq!(r, Err("unexpected status 500 (expected 200-299)".into()));
-    }
-
-    #[test]
-    fn how_much_body_the_host_reads() {
-        let contains =
-            check(r#"{"name":"c","cluster":"c","max_body":100,"expect_body":{"contains":"x"}}"#);
-        assert_eq!(body_bytes_needed(&contains, Some("200"), 100), 100);
-        assert_eq!(body_bytes_needed(&contains, Some("200"), 101), 0);
-        assert_eq!(body_bytes_needed(&plain(), Some("200"), 5000), 0);
-        assert_eq!(
-            body_bytes_needed(&plain(), Some("503"), 5000),
-            DIAGNOSTIC_BODY_BYTES
-        );
-        assert_eq!(body_bytes_needed(&plain(), Some("504"), 20), 20);
-    }
-
-    #[test]
-    #[allow(clippy::type_complexity)]
-    fn outcome_table() {
-        let refused = "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused";
-        let cases: &[(Option<&str>, &str, u64, Result<(), &str>)] = &[
-            (Some("200"), "", 3, Ok(())),
-            (Some("204"), "", 3, Ok(())),
-            (Some("500"), "boom", 3, Err("unexpected status 500 (expected 200-299)")),
-            (Some("301"), "", 3, Err("unexpected status 301 (expected 200-299)")),
-            (Some("504"), "upstream request timeout", 500, Err("timeout after 500ms")),
-            (Some("504"), "", 501, Err("timeout after 500ms")),
-            (Some("504"), "gateway says no", 10, Err("unexpected status 504 (expected 200-299)")),
-            (Some("503"), "no healthy upstream", 1, Err("no healthy upstream")),
-            (
-                Some("503"),
-                refused,
-                1,
-                Err("connection failed: remote connection failure, transport failure reason: delayed connect error: Connection refused"),
-            ),
-            (Some("503"), "maintenance", 1, Err("unexpected status 503 (expected 200-299)")),
-            (None, "", 1, Err("connection failed: the answer broke off before it was complete")),
-            (None, "", 500, Err("timeout after 500ms")),
-            (None, "", 495, Err("timeout after 500ms")),
-            (None, "", 480, Err("connection failed: the answer broke off before it was complete")),
-            (Some("abc"), "", 1, Err("response with an invalid :status \"abc\"")),
-        ];
-        for (status, body, elapsed, want) in cases {
-            let got = eval(*status, body, *elapsed);
-            assert_eq!(got, want.map_err(String::from), "{status:?} {body:?}");
-        }
-    }
-
-    #[test]
-    fn expected_set_can_include_failures() {
-        let c = check(r#"{"name":"c","cluster":"c","expect_status":[200,"401-403"]}"#);
-        let r = CalloutResponse {
-            status: Some("401"),
-            body: b"",
-            body_size: 0,
-        };
-        assert_eq!(evaluate(&r, &c, 500, 1), Ok(()));
-        let r = CalloutResponse {
-            status: Some("404"),
-            body: b"",
-            body_size: 0,
-        };
-        assert_eq!(
-            evaluate(&r, &c, 500, 1),
-            Err("unexpected status 404 (expected 200, 401-403)".into())
-        );
-    }
-
-    /// On wasm32 a `usize` body size tops out at `u32::MAX`; against the
-    /// u64 `max_body` (up to 16 MiB) neither side may be truncated.
-    #[test]
-    fn body_sizes_up_to_usize_max() {
-        let largest = check(
-            r#"{"name":"c","cluster":"c","max_body":16777216,"expect_body":{"contains":"x"}}"#,
-        );
-        let max = 16 * 1024 * 1024;
-        assert_eq!(body_bytes_needed(&largest, Some("200"), max), max);
-        assert_eq!(body_bytes_needed(&largest, Some("200"), max + 1), 0);
-        assert_eq!(body_bytes_needed(&largest, Some("200"), usize::MAX), 0);
-        assert_eq!(
-            body_bytes_needed(&plain(), Some("503"), usize::MAX),
-            DIAGNOSTIC_BODY_BYTES
-        );
-        let huge = CalloutResponse {
-            status: Some("200"),
-            body: b"",
-            body_size: usize::MAX,
-        };
-        assert_eq!(
-            evaluate(&huge, &largest, 500, 1),
-            Err(format!(
-                "body of {} bytes is over max_body 16777216",
-                usize::MAX
-            ))
-        );
-    }
-
-    #[test]
-    fn dispatch_reasons_name_the_cluster() {
-        assert_eq!(
-            dispatch_reason(DispatchError::BadArgument, "dbb"),
-            "dispatch failed: unknown cluster \"dbb\""
-        );
-        assert_eq!(
-            dispatch_reason(DispatchError::FailedAtOnce, "void"),
-            "no healthy upstream: cluster \"void\" failed the callout as it was sent"
-        );
-    }
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("ééé", 3), "é");
-    }
-}
+mod tests;

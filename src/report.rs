@@ -1,5 +1,6 @@
 //! The result of one probe run, and how check results aggregate.
 
+use crate::failure::Failure;
 use crate::policy::StatusCodes;
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +38,15 @@ pub struct CheckReport {
     pub name: String,
     pub health: Health,
     pub critical: bool,
-    /// Why the check did not pass; `None` when it passed.
+    /// Why the check did not pass, for people; `None` when it passed.
+    /// Always `failure`'s text.
     pub reason: Option<String>,
+    /// Why the check did not pass, typed (metrics take their label from
+    /// it); `None` when it passed.
+    /// Not in the shared result (see [`Failure`]): only the worker that
+    /// ran the check counts its metrics.
+    #[serde(skip)]
+    pub failure: Option<Failure>,
     pub latency_ms: u64,
     /// When the result was taken (host clock, ms since the Unix epoch).
     pub at_ms: u64,
@@ -47,9 +55,9 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// A check outcome: passed, or failed for `reason`. A failed
+    /// A check outcome: passed, or failed for a cause. A failed
     /// non-critical check is a warning.
-    pub fn new(name: &str, critical: bool, outcome: Result<(), String>, latency_ms: u64) -> Self {
+    pub fn new(name: &str, critical: bool, outcome: Result<(), Failure>, latency_ms: u64) -> Self {
         Self::at(name, critical, outcome, latency_ms, 0)
     }
 
@@ -57,20 +65,21 @@ impl CheckReport {
     pub fn at(
         name: &str,
         critical: bool,
-        outcome: Result<(), String>,
+        outcome: Result<(), Failure>,
         latency_ms: u64,
         at_ms: u64,
     ) -> Self {
-        let (health, reason) = match outcome {
+        let (health, failure) = match outcome {
             Ok(()) => (Health::Pass, None),
-            Err(reason) if critical => (Health::Fail, Some(reason)),
-            Err(reason) => (Health::Warn, Some(reason)),
+            Err(failure) if critical => (Health::Fail, Some(failure)),
+            Err(failure) => (Health::Warn, Some(failure)),
         };
         CheckReport {
             name: name.to_string(),
             health,
             critical,
-            reason,
+            reason: failure.as_ref().map(Failure::to_string),
+            failure,
             latency_ms,
             at_ms,
             component_type: "component".into(),
@@ -79,11 +88,12 @@ impl CheckReport {
 
     /// A passing check with a warning (e.g. memory over its limit) is
     /// degraded, with the warning as its reason.
-    pub fn warned(mut self, warning: Option<String>) -> Self {
+    pub fn warned(mut self, warning: Option<Failure>) -> Self {
         if let Some(why) = warning {
             if self.health == Health::Pass {
                 self.health = Health::Warn;
-                self.reason = Some(why);
+                self.reason = Some(why.to_string());
+                self.failure = Some(why);
             }
         }
         self
@@ -93,11 +103,13 @@ impl CheckReport {
     pub fn slow_after(mut self, warn_after_ms: Option<u64>) -> Self {
         if let Some(limit) = warn_after_ms {
             if self.health == Health::Pass && self.latency_ms > limit {
+                let slow = Failure::Slow {
+                    took_ms: self.latency_ms,
+                    limit_ms: limit,
+                };
                 self.health = Health::Warn;
-                self.reason = Some(format!(
-                    "slow: took {}ms (warn_after {}ms)",
-                    self.latency_ms, limit
-                ));
+                self.reason = Some(slow.to_string());
+                self.failure = Some(slow);
             }
         }
         self
@@ -151,13 +163,15 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    fn down() -> Failure {
+        Failure::Status {
+            status: 500,
+            expected: "200-299".into(),
+        }
+    }
+
     fn check(critical: bool, ok: bool) -> CheckReport {
-        CheckReport::new(
-            "c",
-            critical,
-            if ok { Ok(()) } else { Err("down".into()) },
-            1,
-        )
+        CheckReport::new("c", critical, if ok { Ok(()) } else { Err(down()) }, 1)
     }
 
     #[test]
@@ -202,8 +216,11 @@ mod tests {
         );
         let fast = CheckReport::new("db", true, Ok(()), 200).slow_after(Some(200));
         assert_eq!(fast.health, Health::Pass);
-        let failed = CheckReport::new("db", true, Err("down".into()), 900).slow_after(Some(200));
-        assert_eq!(failed.reason.as_deref(), Some("down"));
+        let failed = CheckReport::new("db", true, Err(down()), 900).slow_after(Some(200));
+        assert_eq!(
+            failed.reason.as_deref(),
+            Some("unexpected status 500 (expected 200-299)")
+        );
         let r = Report::new("ready", vec![c.clone()]);
         assert_eq!(r.health, Health::Warn);
         assert_eq!(r.warnings_as_errors(true).health, Health::Fail);
@@ -217,7 +234,7 @@ mod tests {
 
     #[test]
     fn non_critical_failure_is_a_warning_with_its_reason() {
-        let c = CheckReport::new("cache", false, Err("timeout after 500ms".into()), 500);
+        let c = CheckReport::new("cache", false, Err(Failure::Timeout { after_ms: 500 }), 500);
         assert_eq!(c.health, Health::Warn);
         assert_eq!(c.reason.as_deref(), Some("timeout after 500ms"));
     }

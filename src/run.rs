@@ -3,10 +3,10 @@
 //! errors, callout answers and the current time (milliseconds), and asks
 //! [`ProbeRun::poll`] whether the report is complete.
 
-use crate::admin::Judgement;
-use crate::duration::format_millis;
+use crate::failure::{Failure, Judgement};
+use crate::grpc::GrpcCall;
 use crate::outcome::{self, CalloutResponse, DispatchError};
-use crate::policy::{Check, Policy};
+use crate::policy::{Check, CheckKind, Policy};
 use crate::report::{CheckReport, Report};
 
 /// A callout the host must dispatch for a run.
@@ -18,6 +18,8 @@ pub struct Callout<'p> {
     /// Pseudo-headers first, then the check's extra headers.
     pub headers: Vec<(&'p str, &'p str)>,
     pub timeout_ms: u64,
+    /// For a `grpc` check: the call (`headers` are then its metadata).
+    pub grpc: Option<GrpcCall>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,18 +99,29 @@ impl ProbeRun {
             .enumerate()
             .filter_map(|(slot, s)| {
                 let c = policy.checks.get(s.check)?;
-                let mut headers = vec![
-                    (":method", c.method.as_str()),
-                    (":path", c.path.as_str()),
-                    (":authority", c.authority.as_str()),
-                    ("user-agent", "meshprobe"),
-                ];
+                let grpc = match &c.kind {
+                    CheckKind::Grpc { service, upstream } => Some(GrpcCall {
+                        upstream: upstream.clone(),
+                        message: crate::grpc::encode_request(service),
+                    }),
+                    _ => None,
+                };
+                let mut headers = match grpc {
+                    Some(_) => Vec::new(),
+                    None => vec![
+                        (":method", c.method.as_str()),
+                        (":path", c.path.as_str()),
+                        (":authority", c.authority.as_str()),
+                        ("user-agent", "meshprobe"),
+                    ],
+                };
                 headers.extend(c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 Some(Callout {
                     slot,
                     cluster: c.cluster.as_str(),
                     headers,
                     timeout_ms: s.timeout_ms,
+                    grpc,
                 })
             })
             .collect()
@@ -127,8 +140,8 @@ impl ProbeRun {
             .get(slot)
             .and_then(|s| policy.checks.get(s.check))
             .map_or("", |c| c.cluster.as_str());
-        let reason = outcome::dispatch_reason(err, cluster);
-        self.finish(policy, slot, Judgement::Fail(reason), now_ms);
+        let failure = outcome::dispatch_failure(err, cluster);
+        self.finish(policy, slot, Judgement::Fail(failure), now_ms);
     }
 
     /// The callout of `slot` answered.
@@ -196,8 +209,10 @@ impl ProbeRun {
                 Some(r) => Some(r.clone()),
                 None => {
                     let c = policy.checks.get(s.check)?;
-                    let reason = format!("deadline {} exceeded", format_millis(deadline));
-                    let mut r = CheckReport::at(&c.name, c.critical, Err(reason), elapsed, now_ms);
+                    let failure = Failure::DeadlineExceeded {
+                        deadline_ms: deadline,
+                    };
+                    let mut r = CheckReport::at(&c.name, c.critical, Err(failure), elapsed, now_ms);
                     r.component_type.clone_from(&c.component_type);
                     Some(r)
                 }
@@ -221,6 +236,8 @@ impl ProbeRun {
         self.slots.iter().filter(|s| s.result.is_none()).count()
     }
 }
+
+mod grpc;
 
 #[cfg(test)]
 mod tests;

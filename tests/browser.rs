@@ -12,6 +12,7 @@
 
 mod support;
 
+use meshprobe::failure::Failure;
 use meshprobe::policy::{Format, Service};
 use meshprobe::render::{render, View};
 use meshprobe::report::{CheckReport, Report};
@@ -136,12 +137,16 @@ fn a_hostile_check_name_renders_as_text() {
     let mut report = Report::new(
         "ready",
         vec![
-            CheckReport::new(
-                "<script>alert(1)</script>",
-                true,
-                Err("<b>bold</b> & \"quoted\"".into()),
-                3,
-            ),
+            CheckReport {
+                // The page shows `reason` as it is, whatever it says.
+                reason: Some("<b>bold</b> & \"quoted\"".into()),
+                ..CheckReport::new(
+                    "<script>alert(1)</script>",
+                    true,
+                    Err(Failure::NoResultYet),
+                    3,
+                )
+            },
             CheckReport::new("db", true, Ok(()), 2),
         ],
     );

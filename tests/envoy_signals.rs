@@ -241,4 +241,12 @@ fn memory_over_its_limit_warns() {
         "Envoy allocates more than 1000 KiB: {allocated}"
     );
     assert!(reason.contains("MiB"), "{reason}");
+    // Its callout outcome is `warn` (the typed cause's label), not `fail`.
+    let outcome = |o: &str| {
+        rig.envoy.stat(&format!(
+            "wasmcustom.meshprobe.check.memory_tight.outcome.{o}.callouts"
+        ))
+    };
+    assert_eq!(outcome("warn"), Some(1));
+    assert_eq!(outcome("fail"), None);
 }

@@ -138,12 +138,20 @@ fn every_format_by_query_and_by_accept_with_get_and_head() {
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
     let r = s.get("/readyz", &[auth(), ("accept", "*/*")]);
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
-    // Nothing acceptable: 406; unknown format: 400.
-    assert_eq!(
-        s.get("/readyz", &[auth(), ("accept", "image/png")]).status,
-        406
-    );
-    assert_eq!(s.get("/readyz?format=xml", &[auth()]).status, 400);
+    // Nothing acceptable: 406; unknown format: 400; another method: 405;
+    // no secret: 404. Every answer carries the same three headers.
+    let errors = [
+        (s.get("/readyz", &[auth(), ("accept", "image/png")]), 406),
+        (s.get("/readyz?format=xml", &[auth()]), 400),
+        (request(s.envoy.port, "POST", "/readyz", &[auth()]), 405),
+        (s.get("/readyz", &[]), 404),
+    ];
+    for (r, status) in &errors {
+        assert_eq!(r.status, *status, "{r:?}");
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{r:?}");
+        assert_eq!(r.header("vary"), Some("Accept"), "{r:?}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{r:?}");
+    }
     assert_eq!(s.app.hits(), 0, "the application saw a probe");
 }
 

@@ -707,7 +707,7 @@ fuzz_target!(|req: Request<'_>| {
                 "",
                 "method not allowed\n",
                 "none of the accepted media types is available\n",
-                "unknown format; use one of: text, json, health, html, atom, rss, dhc\n",
+                "unknown format; use one of: text, json, health, html, atom, rss, dhc, openmetrics\n",
             ];
             assert!(fixed.contains(&body.as_ref()), "{body:?}");
             assert!(matches!(r.status, 400 | 404 | 405 | 406), "{r:?}");

@@ -57,6 +57,7 @@ const KNOWN: &[&str] = &[
     "application/xhtml+xml",
     "application/atom+xml",
     "application/rss+xml",
+    "application/openmetrics-text",
     "image/png",
 ];
 

@@ -12,9 +12,10 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use meshprobe::admin::Judgement;
+use meshprobe::failure::{Failure, Judgement};
+use meshprobe::metrics;
 use meshprobe::outcome::{
-    body_bytes_needed, dispatch_reason, evaluate, judge, CalloutResponse, DispatchError,
+    body_bytes_needed, dispatch_failure, evaluate, judge, CalloutResponse, DispatchError,
     DIAGNOSTIC_BODY_BYTES,
 };
 use meshprobe::policy::{BodyExpect, Check, CheckKind, StatusSet};
@@ -168,6 +169,7 @@ const ENVOY: &[&str] = &[
     "no healthy upstream",
     "upstream connect error or disconnect/reset before headers. reset reason: ",
     "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused",
+    "upstream connect error or disconnect/reset before headers. reset reason: protocol error",
 ];
 
 fuzz_target!(|input: Input<'_>| {
@@ -241,7 +243,7 @@ fuzz_target!(|input: Input<'_>| {
     match &check.expect_body {
         _ if reads_body && (size as u64) <= check.max_body => assert_eq!(needed, size),
         _ if reads_body => assert_eq!(needed, 0),
-        None if matches!(status, Some("503" | "504")) => {
+        None if matches!(status, Some("502" | "503" | "504")) => {
             assert_eq!(needed, size.min(DIAGNOSTIC_BODY_BYTES))
         }
         _ => assert_eq!(needed, 0),
@@ -271,7 +273,8 @@ fuzz_target!(|input: Input<'_>| {
                     assert!(response.body_size as u64 <= check.max_body);
                 }
             }
-            Err(reason) => {
+            Err(failure) => {
+                let reason = failure.to_string();
                 assert!(!reason.trim().is_empty());
                 // Bounded whatever the body: only the pointer and the
                 // expected statuses, from the policy, are not truncated.
@@ -284,8 +287,7 @@ fuzz_target!(|input: Input<'_>| {
                 if status.is_none() {
                     // No headers: Envoy cut the answer off (or ran out of time).
                     assert!(
-                        reason.starts_with("timeout after ")
-                            || reason.starts_with("connection failed: "),
+                        matches!(failure, Failure::Timeout { .. } | Failure::BrokeOff),
                         "{reason}"
                     );
                 }
@@ -297,7 +299,8 @@ fuzz_target!(|input: Input<'_>| {
             (Err(reason), Judgement::Fail(r)) => assert_eq!(reason, r),
             (Err(_), other) => panic!("evaluate failed but judge says {other:?}"),
             (Ok(()), Judgement::Pass) => {}
-            (Ok(()), Judgement::Warn(r) | Judgement::Fail(r)) => {
+            (Ok(()), Judgement::Warn(f) | Judgement::Fail(f)) => {
+                let r = f.to_string();
                 assert_ne!(check.kind, CheckKind::Http, "{r}");
                 assert!(!r.trim().is_empty());
                 assert!(r.len() <= 1024, "reason of {} bytes", r.len());
@@ -319,6 +322,13 @@ fuzz_target!(|input: Input<'_>| {
         }
         assert_eq!(report.reason.is_some(), report.health != Health::Pass);
         assert!(report.reason.as_ref().is_none_or(|r| !r.is_empty()));
+        // The reason is the typed failure's text, the metric label its label.
+        assert_eq!(report.reason, report.failure.as_ref().map(Failure::to_string));
+        let label = metrics::outcome(&report);
+        match &outcome {
+            Err(f) => assert_eq!(label, f.label()),
+            Ok(()) => assert_eq!(label, "pass"),
+        }
     }
 
     let err = if input.dispatch.0 {
@@ -326,5 +336,5 @@ fuzz_target!(|input: Input<'_>| {
     } else {
         DispatchError::Other(input.dispatch.1)
     };
-    assert!(!dispatch_reason(err, &check.cluster).is_empty());
+    assert!(!dispatch_failure(err, &check.cluster).to_string().is_empty());
 });

@@ -118,6 +118,7 @@ const WORDS: &[&str] = &[
     "atom",
     "rss",
     "dhc",
+    "openmetrics",
     "200-299",
     "599-100",
     "MESHPROBE_TOKEN",

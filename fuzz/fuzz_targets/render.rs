@@ -82,6 +82,7 @@ fn report(input: &Input) -> Report {
                 health: health(c.health),
                 critical: c.critical,
                 reason: c.reason.as_ref().map(Text::get),
+                failure: None,
                 latency_ms: c.latency_ms,
                 at_ms: c.at_ms,
                 component_type: c.component_type.get(),
@@ -345,6 +346,54 @@ fn check_text(r: &Report, view: &View, body: &str) {
     }
 }
 
+/// One sample line per gauge and check, `# EOF` last, and every label value
+/// reads back (escapes undone) to the name it came from.
+fn check_openmetrics(r: &Report, view: &View, body: &str) {
+    assert!(body.ends_with("\n# EOF\n"), "no # EOF: {body:?}");
+    let samples: Vec<&str> = body.lines().filter(|l| !l.starts_with('#')).collect();
+    let per_check = if view.details { r.checks.len() } else { 0 };
+    assert_eq!(samples.len(), 1 + 2 * per_check, "{body:?}");
+    let unescape = |v: &str| {
+        let mut out = String::new();
+        let mut chars = v.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some(e) => out.push(e),
+                    None => panic!("dangling escape in {v:?}"),
+                }
+            } else {
+                assert_ne!(c, '"', "raw quote in {v:?}");
+                out.push(c);
+            }
+        }
+        out
+    };
+    // The first label value of a sample: `name{endpoint="..."...`.
+    let first_value = |line: &str| {
+        let start = line.find("=\"").expect("a label") + 2;
+        let rest = &line[start..];
+        let mut end = 0;
+        let mut escaped = false;
+        for (i, c) in rest.char_indices() {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        unescape(&rest[..end])
+    };
+    for line in &samples {
+        assert_eq!(first_value(line), r.endpoint, "{line:?}");
+    }
+}
+
 fuzz_target!(|input: Input| {
     let r = report(&input);
     let service = Service {
@@ -387,7 +436,7 @@ fuzz_target!(|input: Input| {
                 let reply = render(&r, &view, &service);
                 let body = std::str::from_utf8(&reply.body).expect("UTF-8");
 
-                let want_status = if format.is_feed() {
+                let want_status = if format.always_ok() {
                     200
                 } else {
                     r.health.http_status(&codes)
@@ -431,6 +480,7 @@ fuzz_target!(|input: Input| {
                         }
                     }
                     Format::Text => check_text(&r, &view, body),
+                    Format::OpenMetrics => check_openmetrics(&r, &view, body),
                 }
             }
         }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::failure::Failure;
 use crate::fixtures::policy;
 use crate::report::CheckReport;
 #[cfg(target_arch = "wasm32")]
@@ -109,10 +110,21 @@ fn leases_and_entries_round_trip() {
     assert_eq!(Lease::decode(b"zz:1"), None);
     let mut r = Report::new(
         "ready",
-        vec![CheckReport::new("db", true, Err("x \"y\"".into()), 3)],
+        vec![CheckReport::new(
+            "db",
+            true,
+            Err(Failure::BodyLacks {
+                text: "x \"y\"".into(),
+            }),
+            3,
+        )],
     );
     r.at_ms = 42;
-    assert_eq!(decode(&encode(&r)), Some(r));
+    // The typed cause stays with the worker that ran the check (its
+    // metrics); the shared result carries the reason.
+    let mut shared = r.clone();
+    shared.checks[0].failure = None;
+    assert_eq!(decode(&encode(&r)), Some(shared));
     assert_eq!(decode(b"{"), None);
     assert_ne!(result_key(1, "ready"), result_key(2, "ready"));
     assert_ne!(result_key(1, "ready"), lease_key(1, "ready"));
@@ -124,7 +136,7 @@ fn selection_narrows_and_aggregates_again() {
     let mut full = Report::new(
         "ready",
         vec![
-            CheckReport::new("db", true, Err("down".into()), 3),
+            CheckReport::new("db", true, Err(Failure::NoHealthyUpstream), 3),
             CheckReport::new("cache", false, Ok(()), 3),
             CheckReport::new("search", true, Ok(()), 3),
         ],
@@ -141,24 +153,25 @@ fn selection_narrows_and_aggregates_again() {
 
 #[test]
 fn state_changes_are_logged_once() {
-    let r = |h: Result<(), &str>| {
+    let r = |h: Result<(), u64>| {
+        let timeout = |after_ms| Failure::Timeout { after_ms };
         Report::new(
             "ready",
-            vec![CheckReport::new("db", true, h.map_err(String::from), 1)],
+            vec![CheckReport::new("db", true, h.map_err(timeout), 1)],
         )
     };
     assert_eq!(changes(None, &r(Ok(()))), Vec::<String>::new());
     assert_eq!(
-        changes(None, &r(Err("down"))),
-        vec!["check \"db\" of endpoint \"ready\": none -> fail: down"]
+        changes(None, &r(Err(300))),
+        vec!["check \"db\" of endpoint \"ready\": none -> fail: timeout after 300ms"]
     );
     assert_eq!(changes(Some(&r(Ok(()))), &r(Ok(()))), Vec::<String>::new());
     assert_eq!(
-        changes(Some(&r(Ok(()))), &r(Err("timeout after 500ms"))),
+        changes(Some(&r(Ok(()))), &r(Err(500))),
         vec!["check \"db\" of endpoint \"ready\": pass -> fail: timeout after 500ms"]
     );
     assert_eq!(
-        changes(Some(&r(Err("x"))), &r(Ok(()))),
+        changes(Some(&r(Err(1))), &r(Ok(()))),
         vec!["check \"db\" of endpoint \"ready\": fail -> pass"]
     );
 }

@@ -250,6 +250,46 @@ fn unauthorized_method_is_not_revealed() {
     assert_eq!(status(&classify(&policy(), "/readyz", &mut h)), Some(404));
 }
 
+/// README: every answer on a probe endpoint carries these, the error
+/// answers included.
+fn assert_every_answer_headers(d: &Decision) {
+    let reply = match d {
+        Decision::Reply(r) | Decision::Unauthorized { reply: Some(r), .. } => r,
+        other => panic!("not a reply: {other:?}"),
+    };
+    for header in [
+        ("cache-control", "no-store"),
+        ("vary", "Accept"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert!(
+            reply.headers.contains(&(header.0, header.1.into())),
+            "{} lacks {header:?}: {:?}",
+            reply.status,
+            reply.headers
+        );
+    }
+}
+
+#[test]
+fn error_answers_carry_the_headers_of_every_answer() {
+    let post = [(":method", "POST"), ("x-health", "s3cret")];
+    let cases = [
+        (decide("/livez?format=xml", &[]), 400),
+        (decide("/livez", &[("accept", "image/png")]), 406),
+        (
+            classify(&policy(), "/readyz", &mut Headers::new(&post)),
+            405,
+        ),
+        (decide("/readyz", &[]), 404),
+        (decide("/deep", &[]), 403),
+    ];
+    for (d, want) in &cases {
+        assert_eq!(status(d), Some(*want), "{d:?}");
+        assert_every_answer_headers(d);
+    }
+}
+
 #[test]
 fn format_errors() {
     assert_eq!(status(&decide("/livez?format=xml", &[])), Some(400));

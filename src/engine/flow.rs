@@ -125,6 +125,7 @@ impl Engine {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 timeout_ms: c.timeout_ms,
+                grpc: c.grpc,
             }));
         }
         if let Some(slot) = self.runs.get_mut(endpoint) {
@@ -139,7 +140,7 @@ impl Engine {
     }
 
     /// Finds the run and slot of a callout still awaited, and forgets it.
-    fn awaited(&mut self, id: CalloutId) -> Option<usize> {
+    pub(super) fn awaited(&mut self, id: CalloutId) -> Option<usize> {
         self.runs.iter_mut().enumerate().find_map(|(i, r)| {
             let local = r.as_mut().filter(|l| l.id == id.run)?;
             let pos = local.pending.iter().position(|s| *s == id.slot)?;

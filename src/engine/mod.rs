@@ -18,6 +18,7 @@
 //! started the run: the host dispatches from its root context for that.
 
 mod flow;
+mod grpc;
 mod metric;
 mod probe;
 mod rng;
@@ -59,6 +60,8 @@ pub struct Dispatch {
     /// Pseudo-headers first.
     pub headers: Vec<(String, String)>,
     pub timeout_ms: u64,
+    /// For a `grpc` check: the gRPC call (`headers` are its metadata).
+    pub grpc: Option<crate::grpc::GrpcCall>,
 }
 
 /// Log levels of [`Effect::Log`].

@@ -1,10 +1,11 @@
 //! Decoding and validating one check.
 
-use super::decode::{index, type_name, Errors, Obj};
+use super::decode::{index, is_token, type_name, Errors, Obj};
 use super::{
-    fields, format_millis, is_token, BodyExpect, Check, CheckKind, StatusSet,
-    DEFAULT_MAX_ADMIN_BODY, DEFAULT_MAX_BODY, MAX_DURATION_MS,
+    fields, BodyExpect, Check, CheckKind, StatusSet, DEFAULT_MAX_ADMIN_BODY, DEFAULT_MAX_BODY,
+    MAX_DURATION_MS,
 };
+use crate::duration::format_millis;
 use serde_json::Value;
 
 /// Largest `max_body` accepted: Envoy buffers the whole callout answer.
@@ -33,7 +34,20 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
         }
         Some(c)
     });
-    let kind = kind(&obj, errs);
+    let mut kind = kind(&obj, errs);
+    let grpc = matches!(kind, CheckKind::Grpc { .. });
+    if grpc {
+        for field in HTTP_ONLY {
+            if obj.get(field).is_some() {
+                errs.push(
+                    &obj.path_of(field),
+                    "does not go with kind \"grpc\" (HTTP checks only)",
+                );
+            }
+        }
+    } else if obj.get("metadata").is_some() {
+        errs.push(&obj.path_of("metadata"), "goes with kind \"grpc\" only");
+    }
     if let Some(admin_path) = kind.admin_path() {
         for field in ["method", "path", "expect_body"] {
             if obj.get(field).is_some() {
@@ -44,7 +58,10 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
             }
         }
     }
-    let method = obj.string("method", errs).unwrap_or_else(|| "GET".into());
+    let default_method = if grpc { "POST" } else { "GET" };
+    let method = obj
+        .string("method", errs)
+        .unwrap_or_else(|| default_method.into());
     if !is_token(&method) {
         errs.push(
             &obj.path_of("method"),
@@ -54,6 +71,7 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
     let call_path = obj
         .string("path", errs)
         .or_else(|| kind.admin_path().map(String::from))
+        .or_else(|| grpc.then(|| crate::grpc::CHECK_PATH.into()))
         .unwrap_or_else(|| "/".into());
     if !call_path.starts_with('/') || call_path.bytes().any(|b| b <= 0x20 || b == 0x7f) {
         errs.push(
@@ -63,9 +81,10 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
     }
     let authority = obj.string("authority", errs);
     let mut headers = Vec::new();
-    if let Some(map) = obj.object("headers", errs) {
+    let headers_field = if grpc { "metadata" } else { "headers" };
+    if let Some(map) = obj.object(headers_field, errs) {
         for (k, v) in map {
-            let hpath = obj.path_of("headers") + "." + k;
+            let hpath = obj.path_of(headers_field) + "." + k;
             let lower = k.to_ascii_lowercase();
             if !is_token(&lower) || lower.starts_with(':') {
                 errs.push(&hpath, "is not a valid header name (pseudo-headers are set by method, path and authority)");
@@ -126,6 +145,9 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
         .unwrap_or_else(|| "component".into());
     let critical = obj.bool("critical", errs).unwrap_or(true);
     let cluster = cluster?;
+    if let CheckKind::Grpc { upstream, .. } = &mut kind {
+        *upstream = grpc_upstream(&cluster, authority.as_deref(), &obj, errs);
+    }
     Some(Check {
         name: name?,
         kind,
@@ -144,6 +166,48 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
     })
 }
 
+/// Fields a `grpc` check refuses.
+const HTTP_ONLY: &[&str] = &[
+    "method",
+    "path",
+    "headers",
+    "expect_status",
+    "expect_body",
+    "max_body",
+];
+
+/// What Envoy's `proxy_grpc_call` gets for a `grpc` check: a
+/// `GrpcService` proto naming the cluster (and the authority, if set).
+fn grpc_upstream(
+    cluster: &str,
+    authority: Option<&str>,
+    obj: &Obj<'_>,
+    errs: &mut Errors,
+) -> String {
+    let authority = authority.unwrap_or("");
+    if obj.get("authority").is_some()
+        && (authority.is_empty() || !authority.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        errs.push(
+            &obj.path_of("authority"),
+            format!("{authority:?} is not a valid :authority"),
+        );
+    }
+    match crate::grpc::service_config(cluster, authority) {
+        Some(config) => config,
+        None => {
+            errs.push(
+                &obj.path_of("cluster"),
+                format!(
+                    "cluster and authority together must be at most {} bytes with kind \"grpc\"",
+                    crate::grpc::MAX_UPSTREAM
+                ),
+            );
+            String::new()
+        }
+    }
+}
+
 /// The words of `kind`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -151,6 +215,7 @@ enum Kind {
     Server,
     Cluster,
     Memory,
+    Grpc,
 }
 
 const KINDS: &[(&str, Kind)] = &[
@@ -158,6 +223,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("envoy_server", Kind::Server),
     ("envoy_cluster", Kind::Cluster),
     ("envoy_memory", Kind::Memory),
+    ("grpc", Kind::Grpc),
 ];
 
 /// `kind` and the fields that go with it; a field of another kind is refused.
@@ -202,8 +268,27 @@ fn kind(obj: &Obj<'_>, errs: &mut Errors) -> CheckKind {
                 limit_bytes: limit.unwrap_or(0),
             }
         }
+        Kind::Grpc => {
+            allowed = &["service"];
+            let service = obj.string("service", errs).unwrap_or_default();
+            if service.len() > crate::grpc::MAX_SERVICE {
+                errs.push(
+                    &obj.path_of("service"),
+                    format!("must be at most {} bytes", crate::grpc::MAX_SERVICE),
+                );
+            }
+            CheckKind::Grpc {
+                service,
+                upstream: String::new(),
+            }
+        }
     };
-    for field in ["target_cluster", "min_healthy_percent", "memory_limit"] {
+    for field in [
+        "target_cluster",
+        "min_healthy_percent",
+        "memory_limit",
+        "service",
+    ] {
         if !allowed.contains(&field) && obj.get(field).is_some() {
             errs.push(
                 &obj.path_of(field),

@@ -215,3 +215,10 @@ pub fn join(path: &str, key: &str) -> String {
 pub fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
+
+/// An HTTP token (RFC 9110): method names and header names.
+pub(super) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

@@ -102,7 +102,7 @@ pub const ENDPOINT: &[FieldDoc] = &[
     f("on_unauthorized", "as `authorization.on_unauthorized`", "`authorization.on_unauthorized`", "Per-endpoint override."),
     f("sources", "array of address ranges", "`authorization.sources`", "Per-endpoint override of the ranges probes are accepted from."),
     f("deadline", "duration", "`\"800ms\"`", "Whole-probe deadline; the answer never takes longer. Below kubelet's default 1 s `timeoutSeconds`."),
-    f("format", "`text` \\| `json` \\| `health` \\| `html` \\| `atom` \\| `rss` \\| `dhc`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
+    f("format", "`text` \\| `json` \\| `health` \\| `html` \\| `atom` \\| `rss` \\| `dhc` \\| `openmetrics`", "`text`", "Format when neither `?format=` nor `Accept` chooses one."),
     f("warnings_as_errors", "bool", "`false`", "A `warn` fails the endpoint."),
     f("status_codes", "object", "`{\"pass\": 200, \"warn\": 200, \"fail\": 503}`", "HTTP status per health (feeds always answer 200)."),
     f("ttl", "duration", "`\"2s\"`", "One run of the checks serves every probe (on every worker) for this long; `\"0s\"`: no cache (in-flight runs are still shared)."),
@@ -111,6 +111,7 @@ pub const ENDPOINT: &[FieldDoc] = &[
     f("on_stale", "`run` \\| `fail`", "`run`", "With `refresh`, when the result is older than `max_stale`: run the checks now, or answer `fail` (`stale result`)."),
     f("on_startup", "`run` \\| `fail`", "`run`", "Before the first result exists: run the checks now, or answer `fail` (`no result yet`)."),
     f("degraded_header", "bool", "`false`", "Add `x-envoy-degraded: true` to a `warn` answer, so Envoy active health checking deprioritises the host instead of ejecting it."),
+    f("grpc_service", "string", "none (HTTP only)", "Also answer gRPC health probes (`grpc.health.v1.Health/Check`, e.g. the kubelet's `grpc:` probe) whose `service` is this name; `\"\"` takes the empty service (a probe without `service`). Failing: gRPC `UNAVAILABLE` with the reason; passing: the call goes on to the app's own health service (see docs/grpc.md)."),
 ];
 
 #[rustfmt::skip]
@@ -124,13 +125,15 @@ pub const STATUS_CODES: &[FieldDoc] = &[
 pub const CHECK: &[FieldDoc] = &[
     f("name", "string", "required", "Check name (`[A-Za-z0-9_-]`), shown in answers."),
     f("cluster", "string", "required", "Envoy cluster the callout goes to (Istio: `outbound\\|8080\\|\\|db.prod.svc.cluster.local`). For the `envoy_*` kinds, a cluster to Envoy's own admin port (Istio's bootstrap has `prometheus_stats`)."),
-    f("kind", "`http` \\| `envoy_server` \\| `envoy_cluster` \\| `envoy_memory`", "`http`", "`http`: judged by status and `expect_body`. The `envoy_*` kinds read Envoy's admin API: `envoy_server` passes while `/server_info` says `LIVE` (fails when draining, e.g. after `/healthcheck/fail`); `envoy_cluster` needs `min_healthy_percent` of `target_cluster`'s hosts healthy in `/clusters?format=json`; `envoy_memory` warns when `/memory` `allocated` is over `memory_limit`."),
+    f("kind", "`http` \\| `grpc` \\| `envoy_server` \\| `envoy_cluster` \\| `envoy_memory`", "`http`", "`http`: judged by status and `expect_body`. `grpc`: calls `grpc.health.v1.Health/Check` on an HTTP/2 cluster and passes on `SERVING` (see docs/grpc.md). The `envoy_*` kinds read Envoy's admin API: `envoy_server` passes while `/server_info` says `LIVE` (fails when draining, e.g. after `/healthcheck/fail`); `envoy_cluster` needs `min_healthy_percent` of `target_cluster`'s hosts healthy in `/clusters?format=json`; `envoy_memory` warns when `/memory` `allocated` is over `memory_limit`."),
     f("target_cluster", "string", "required with `envoy_cluster`", "The cluster whose hosts `envoy_cluster` counts."),
     f("min_healthy_percent", "number 0-100", "`100`", "With `envoy_cluster`: the least share of healthy hosts that passes (Envoy's `cluster_min_healthy_percentages`)."),
     f("memory_limit", "bytes", "required with `envoy_memory`", "With `envoy_memory`: `allocated` above this many bytes is `warn`."),
+    f("service", "string", "`\"\"` (the server's overall health)", "With `grpc`: the `service` of the `HealthCheckRequest`."),
+    f("metadata", "object of string", "`{}`", "With `grpc`: request metadata (e.g. `authorization`)."),
     f("method", "string", "`GET`", "HTTP method of the callout."),
     f("path", "string", "`/`", "Path of the callout."),
-    f("authority", "string", "the cluster name", "`:authority` (Host) of the callout."),
+    f("authority", "string", "the cluster name", "`:authority` (Host) of the callout. With `grpc`, set it when the cluster name is not a valid host (Istio's `outbound\\|50051\\|\\|x.svc`)."),
     f("headers", "object of string", "`{}`", "Extra request headers for the callout."),
     f("timeout", "duration", "`\"500ms\"`, at most the endpoint's deadline", "Callout timeout; a check that takes longer fails with `timeout after <t>`."),
     f("expect_status", "array of status or `\"lo-hi\"`", "`[\"200-299\"]`", "Statuses that pass, e.g. `[200, 204, \"300-399\"]`."),

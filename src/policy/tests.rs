@@ -20,7 +20,7 @@ const GOOD: &str = r#"{
                     "on_unauthorized": "forbidden", "sources": ["10.0.0.0/8", "fd00::/8"],
                     "detail_peers": ["spiffe://cluster.local/ns/monitoring/*"]},
   "endpoints": [
-    {"name": "live", "path": "/livez", "access": "public", "sources": ["0.0.0.0/0"]},
+    {"name": "live", "path": "/livez", "access": "public", "sources": ["0.0.0.0/0"], "grpc_service": "live"},
     {"name": "ready", "path": "/readyz", "checks": ["db", "cache"], "deadline": "1s", "format": "json",
      "on_unauthorized": "pass_through", "details": "always", "warnings_as_errors": true,
      "status_codes": {"pass": 200, "warn": 299, "fail": 500}, "degraded_header": true,
@@ -36,7 +36,8 @@ const GOOD: &str = r#"{
      "expect_body": {"pointer": "/status/indicator", "equals": "none"}},
     {"name": "celery", "cluster": "celery", "expect_body": {"pointer": "/ok", "one_of": ["pong"]}},
     {"name": "hosts", "cluster": "envoy_admin", "kind": "envoy_cluster", "target_cluster": "db", "min_healthy_percent": 50},
-    {"name": "mem", "cluster": "envoy_admin", "kind": "envoy_memory", "memory_limit": 1073741824}
+    {"name": "mem", "cluster": "envoy_admin", "kind": "envoy_memory", "memory_limit": 1073741824},
+    {"name": "pay", "cluster": "payments_h2", "kind": "grpc", "service": "pay.v1.Payments", "metadata": {"x-probe": "1"}}
   ]
 }"#;
 
@@ -177,7 +178,7 @@ fn invalid_policies_name_every_field_at_once() {
         (
             r#"{"endpoints": [{"name": "Ready!", "path": "readyz", "access": "open", "deadline": "0s", "pathh": 1}]}"#,
             &[
-                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, include, access, details, on_unauthorized, sources, deadline, format, warnings_as_errors, status_codes, ttl, refresh, max_stale, on_stale, on_startup, degraded_header)",
+                "endpoints[0].pathh: unknown field (expected one of: name, path, checks, include, access, details, on_unauthorized, sources, deadline, format, warnings_as_errors, status_codes, ttl, refresh, max_stale, on_stale, on_startup, degraded_header, grpc_service)",
                 "endpoints[0].name: \"Ready!\" must be non-empty and use only a-z, 0-9, '-' and '_'",
                 "endpoints[0].path: \"readyz\" must start with '/' and hold no query, fragment or spaces",
                 "endpoints[0].access: \"open\" is not one of: protected, public",
@@ -247,7 +248,7 @@ fn invalid_policies_name_every_field_at_once() {
                 "authorization.bearer: expected true or false, found a number",
                 "authorization: secrets are set but no way to present them: set header, path_prefix, query_param or bearer",
                 "endpoints[0].deadline: \"2h\" has unknown unit \"h\" (use ms, s or m)",
-                "endpoints[0].format: \"xml\" is not one of: text, json, health, html, atom, rss, dhc",
+                "endpoints[0].format: \"xml\" is not one of: text, json, health, html, atom, rss, dhc, openmetrics",
             ],
         ),
         (
@@ -403,7 +404,7 @@ fn envoy_admin_kinds_refuse_fields_of_other_kinds() {
         "checks[1].expect_body: is set by kind (GET /clusters?format=json); leave it out",
         "checks[2].memory_limit: must be greater than zero",
         "checks[3].memory_limit: is required with kind envoy_memory",
-        "checks[4].kind: \"sql\" is not one of: http, envoy_server, envoy_cluster, envoy_memory",
+        "checks[4].kind: \"sql\" is not one of: http, envoy_server, envoy_cluster, envoy_memory, grpc",
         "checks[4].target_cluster: does not go with kind \"http\"",
     ];
     for w in want {

@@ -1,13 +1,20 @@
 //! Rendering a report into an HTTP answer: pure functions, one per format.
 
 mod feed;
+pub mod grpc;
 mod html;
 mod json;
+mod openmetrics;
 mod text;
 pub mod time;
 
 use crate::policy::{Format, Service, StatusCodes};
 use crate::report::{Health, Report};
+
+/// The response header on every probe answer meshprobe renders (not on its
+/// 400/404/405/406 refusals): `x-meshprobe: probe`. Access-log filters
+/// match it to keep probes out of the logs.
+pub const ANSWER_HEADER: &str = "x-meshprobe";
 
 /// A local reply: status, headers, body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,15 +24,28 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// The headers of every answer on a probe endpoint, whatever its status:
+/// never cached, the format depends on `Accept`, never sniffed.
+const EVERY_ANSWER: [(&str, &str); 3] = [
+    ("cache-control", "no-store"),
+    ("vary", "Accept"),
+    ("x-content-type-options", "nosniff"),
+];
+
+/// `content-type`, then [`EVERY_ANSWER`].
+fn headers(content_type: &str) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("content-type", content_type.to_string())];
+    headers.extend(EVERY_ANSWER.iter().map(|&(k, v)| (k, v.to_string())));
+    headers
+}
+
 impl Reply {
-    /// A short plain-text answer (errors, 404, 405...), never cached.
+    /// A short plain-text answer (errors: 400, 403, 404, 405, 406...),
+    /// with the headers of every answer.
     pub fn plain(status: u16, body: &str) -> Reply {
         Reply {
             status,
-            headers: vec![
-                ("content-type", "text/plain; charset=utf-8".into()),
-                ("cache-control", "no-store".into()),
-            ],
+            headers: headers("text/plain; charset=utf-8"),
             body: body.as_bytes().to_vec(),
         }
     }
@@ -68,18 +88,18 @@ pub fn render(report: &Report, view: &View, service: &Service) -> Reply {
         Format::Html => html::page(report, view),
         Format::Atom => feed::atom(report, view),
         Format::Rss => feed::rss(report, view),
+        Format::OpenMetrics => openmetrics::openmetrics(report, view),
+        Format::Grpc => return grpc::reply(report, view),
     };
-    let status = if view.format.is_feed() {
+    let status = if view.format.always_ok() {
         200
     } else {
         report.health.http_status(&view.codes)
     };
-    let mut headers = vec![
-        ("content-type", view.format.content_type().into()),
-        ("cache-control", "no-store".into()),
-        ("vary", "Accept".into()),
-        ("x-content-type-options", "nosniff".into()),
-    ];
+    let mut headers = headers(view.format.content_type());
+    // Marks an answer meshprobe gave itself, so that an access-log filter
+    // can leave probes out (docs/observability.md).
+    headers.push((ANSWER_HEADER, "probe".into()));
     if view.format == Format::Html {
         // Defence in depth: the page needs no script and no external asset.
         headers.push((

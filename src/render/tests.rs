@@ -3,6 +3,7 @@
 //! them (then read the diff).
 
 use super::*;
+use crate::failure::Failure;
 use crate::policy::Service;
 use crate::report::CheckReport;
 use std::path::PathBuf;
@@ -11,8 +12,15 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const AT: u64 = 1_795_221_601_123; // 2026-11-21T00:40:01.123Z
 
+/// A check result failed with this reason text. The renderers show
+/// `reason` as it is, whatever it says (hostile text included), so the
+/// typed cause behind it is a stand-in here.
 fn check(name: &str, critical: bool, outcome: Result<(), &str>, latency: u64) -> CheckReport {
-    let mut c = CheckReport::at(name, critical, outcome.map_err(String::from), latency, AT);
+    let stand_in = Failure::NoResultYet;
+    let mut c = CheckReport::at(name, critical, outcome.map_err(|_| stand_in), latency, AT);
+    if let Err(text) = outcome {
+        c.reason = Some(text.into());
+    }
     if name == "db" {
         c.component_type = "datastore".into();
     }
@@ -90,6 +98,8 @@ goldens! {
     "mixed-html-details.html"
     "mixed-json-anonymous.json"
     "mixed-json-details.json"
+    "mixed-openmetrics-anonymous.txt"
+    "mixed-openmetrics-details.txt"
     "mixed-rss-anonymous.xml"
     "mixed-rss-details.xml"
     "mixed-text-anonymous.txt"
@@ -106,6 +116,8 @@ goldens! {
     "passing-html-details.html"
     "passing-json-anonymous.json"
     "passing-json-details.json"
+    "passing-openmetrics-anonymous.txt"
+    "passing-openmetrics-details.txt"
     "passing-rss-anonymous.xml"
     "passing-rss-details.xml"
     "passing-text-anonymous.txt"
@@ -158,10 +170,11 @@ fn body(r: &Reply) -> &str {
 #[test]
 fn every_view_matches_its_golden_file() {
     let ext = |f: Format| match f {
-        Format::Text => "txt",
+        Format::Text | Format::OpenMetrics => "txt",
         Format::Json | Format::Dhc | Format::Health => "json",
         Format::Html => "html",
         Format::Atom | Format::Rss => "xml",
+        Format::Grpc => "grpc", // not in Format::ALL: no body, no golden file
     };
     let mut compared = Vec::new();
     for (report_name, report) in [("mixed", mixed()), ("passing", passing())] {
@@ -264,8 +277,8 @@ fn statuses_and_headers() {
     assert!(fail
         .headers
         .contains(&("x-content-type-options", "nosniff".into())));
-    // Feeds always answer 200.
-    for format in [Format::Atom, Format::Rss] {
+    // Feeds and OpenMetrics always answer 200.
+    for format in [Format::Atom, Format::Rss, Format::OpenMetrics] {
         assert_eq!(
             render(&mixed(), &View::new(format, false, true), &service()).status,
             200
@@ -323,4 +336,56 @@ fn feed_ids_are_stable_across_latency_changes() {
         .unwrap()
     };
     assert_eq!(slow(351), slow(349));
+}
+
+#[test]
+fn probe_answers_carry_the_answer_header() {
+    for &(_, format) in Format::ALL {
+        let reply = render(&mixed(), &View::new(format, false, false), &service());
+        assert!(
+            reply.headers.contains(&(ANSWER_HEADER, "probe".into())),
+            "{format:?}"
+        );
+    }
+    // Refusals (404, 405...) do not carry it: they stay in access logs.
+    assert!(!Reply::plain(404, "")
+        .headers
+        .iter()
+        .any(|(k, _)| *k == ANSWER_HEADER));
+}
+
+#[test]
+fn openmetrics_view() {
+    let details = render(
+        &mixed(),
+        &View::new(Format::OpenMetrics, false, true),
+        &service(),
+    );
+    assert_eq!(details.status, 200);
+    assert!(details.headers.contains(&(
+        "content-type",
+        "application/openmetrics-text; version=1.0.0; charset=utf-8".into()
+    )));
+    let text = body(&details);
+    assert!(text.ends_with("\n# EOF\n"), "{text}");
+    assert!(text.contains("meshprobe_endpoint_status{endpoint=\"ready\"} 2\n"));
+    assert!(text.contains("meshprobe_check_status{endpoint=\"ready\",check=\"cache\"} 1\n"));
+    assert!(text.contains(
+        "meshprobe_check_response_time_seconds{endpoint=\"ready\",check=\"cache\"} 0.300\n"
+    ));
+    // Every sample is on one line: a reason or name cannot add one.
+    let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(samples, 1 + 2 * mixed().checks.len());
+    let anonymous = render(
+        &passing(),
+        &View::new(Format::OpenMetrics, false, false),
+        &service(),
+    );
+    assert_eq!(
+        body(&anonymous),
+        "# TYPE meshprobe_endpoint_status gauge\n\
+         # HELP meshprobe_endpoint_status Health of the endpoint: 0 pass, 1 warn, 2 fail.\n\
+         meshprobe_endpoint_status{endpoint=\"ready\"} 0\n\
+         # EOF\n"
+    );
 }

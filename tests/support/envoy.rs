@@ -118,7 +118,7 @@ static_resources:
                 "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                 stat_prefix: ingress
                 codec_type: AUTO
-                http_protocol_options: {{ accept_http_10: true }}
+                http_protocol_options: {{ accept_http_10: true, default_host_for_http_10: localhost }}
                 route_config:
                   virtual_hosts:
                     - name: app
@@ -157,6 +157,9 @@ pub struct Options<'a> {
     /// Clusters with no endpoints at all (STATIC, empty `load_assignment`):
     /// a callout to one finds no healthy upstream.
     pub empty_clusters: &'a [&'a str],
+    /// Clusters of [`Setup::clusters`] that speak HTTP/2 (h2c) upstream,
+    /// as gRPC needs (`typed_extension_protocol_options`).
+    pub http2_clusters: &'a [&'a str],
 }
 
 impl Default for Options<'_> {
@@ -164,6 +167,7 @@ impl Default for Options<'_> {
         Options {
             log_level: "info",
             empty_clusters: &[],
+            http2_clusters: &[],
         }
     }
 }
@@ -171,6 +175,14 @@ impl Default for Options<'_> {
 /// [`bootstrap`] plus what `options` adds to it.
 pub fn bootstrap_with(setup: &Setup<'_>, options: &Options<'_>, wasm: &str) -> String {
     let mut yaml = bootstrap(setup, wasm);
+    for name in options.http2_clusters {
+        let head = format!("    - name: \"{name}\"\n      connect_timeout: 0.25s\n");
+        let h2 = format!(
+            "{head}      typed_extension_protocol_options:\n        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n          \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n          explicit_http_config: {{ http2_protocol_options: {{}} }}\n"
+        );
+        assert!(yaml.contains(&head), "no cluster {name} to make HTTP/2");
+        yaml = yaml.replace(&head, &h2);
+    }
     // The cluster list ends the bootstrap: more clusters go at its end.
     for name in options.empty_clusters {
         yaml.push_str(&format!(

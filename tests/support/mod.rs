@@ -1,5 +1,8 @@
 pub mod deps;
 pub mod envoy;
+pub mod grpc;
 pub mod http;
+pub mod observed;
+pub mod prometheus;
 pub mod stack;
 pub mod xds;

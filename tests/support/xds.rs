@@ -99,7 +99,7 @@ pub fn listener(port: u16, meshprobe: Value) -> Value {
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     "stat_prefix": STAT_PREFIX,
-                    "http_protocol_options": { "accept_http_10": true },
+                    "http_protocol_options": { "accept_http_10": true, "default_host_for_http_10": "localhost" },
                     "route_config": {
                         "virtual_hosts": [{
                             "name": "app",
