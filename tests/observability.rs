@@ -48,6 +48,7 @@ const DOCUMENTED: &[(&str, &[&str])] = &[
     ("meshprobe_latency_ms_bucket", &["meshprobe_check", "le"]),
     ("meshprobe_latency_ms_sum", &["meshprobe_check"]),
     ("meshprobe_latency_ms_count", &["meshprobe_check"]),
+    ("meshprobe_vm_memory_bytes", &["meshprobe_vm"]),
 ];
 
 /// The dashboard's expressions (panels and variables), Grafana's
@@ -96,6 +97,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         "meshprobe_code",
         "meshprobe_check",
         "meshprobe_outcome",
+        "meshprobe_vm",
     ];
     expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .filter(|t| t.starts_with("meshprobe_") || t.starts_with("envoy_"))
