@@ -5,6 +5,9 @@ use super::*;
 /// The reason of a check whose dependency does not speak HTTP.
 const PROTOCOL_ERROR: &str = "protocol error: the answer is not valid HTTP";
 
+/// The simulator (`tests/sim`) covers this case deterministically: every
+/// probe answered once, by its deadline plus one tick, no stuck state. This
+/// is the smoke test in a real Envoy, with generous margins.
 #[test]
 fn a_hanging_dependency_fails_with_its_timeout_within_the_deadline() {
     let s = rig(
@@ -338,6 +341,9 @@ fn a_cluster_without_endpoints_fails_with_no_healthy_upstream() {
     assert_healthy(&s);
 }
 
+/// The simulator (`tests/sim`) covers this case deterministically: every
+/// probe answered once, by its deadline plus one tick, no stuck state. This
+/// is the smoke test in a real Envoy, with generous margins.
 #[test]
 fn every_dependency_down_at_once_is_one_503_naming_each_cause() {
     let s = rig_with(

@@ -80,6 +80,9 @@ fn a_client_leaving_mid_run_leaves_no_stuck_state() {
     assert_healthy(&s);
 }
 
+/// The simulator (`tests/sim`) covers this case deterministically: every
+/// probe answered once, by its deadline plus one tick, no stuck state. This
+/// is the smoke test in a real Envoy, with generous margins.
 #[test]
 fn a_probe_joining_a_run_whose_client_left_is_still_answered() {
     let s = leaving_rig(1, "600ms", "500ms", "5s");
@@ -107,6 +110,9 @@ fn a_probe_joining_a_run_whose_client_left_is_still_answered() {
 /// gets the run A started, at its timeout (800 ms), within its deadline.
 /// (Before root dispatch, the run was started again for B: ~600 + 20 +
 /// 800 ms unless capped at B's deadline.)
+/// The simulator (`tests/sim`) covers this case deterministically: every
+/// probe answered once, by its deadline plus one tick, no stuck state. This
+/// is the smoke test in a real Envoy, with generous margins.
 #[test]
 fn a_probe_joining_a_run_whose_client_left_is_answered_within_its_deadline() {
     let s = leaving_rig(1, "900ms", "800ms", "5s");
@@ -115,6 +121,9 @@ fn a_probe_joining_a_run_whose_client_left_is_answered_within_its_deadline() {
     within(&b, 900);
 }
 
+/// The simulator (`tests/sim`) covers this case deterministically: every
+/// probe answered once, by its deadline plus one tick, no stuck state. This
+/// is the smoke test in a real Envoy, with generous margins.
 #[test]
 fn clients_leaving_mid_run_on_two_workers_leave_no_stuck_state() {
     let s = leaving_rig(2, "600ms", "500ms", "1s");

@@ -38,6 +38,8 @@ const STORM_BODY: &str = "[-]a failed: timeout after 400ms\n[-]b failed: timeout
 /// The tolerance, 512 KiB over three storms (600 probes), is 12x that
 /// drift, and below what 600 leaked streams would hold (an HCM stream with
 /// its filter contexts is over 1 KiB).
+/// Its coalescing and deadline parts are covered deterministically by the
+/// simulator (`tests/sim`); Envoy's heap is what only this test sees.
 #[test]
 fn a_storm_of_200_probes_with_every_dependency_hanging() {
     const TOLERANCE: u64 = 512 * 1024;
