@@ -1,6 +1,7 @@
 //! The `meshprobe` command and the `grpc` kind: `validate` warns where a
 //! kubelet `grpc:` probe or an Istio cluster name would go wrong; `run`
-//! says it does not call gRPC dependencies.
+//! calls real gRPC health servers (Python grpcio, `just setup`) over h2c
+//! and gives the module's reasons.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,8 +12,12 @@
 
 mod support;
 
+use serde_json::Value;
 use std::process::Command;
+use std::time::{Duration, Instant};
+use support::deps::{DepServer, Mode};
 use support::envoy::Scratch;
+use support::grpc::{GrpcServer, Kind};
 
 fn meshprobe(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_meshprobe"))
@@ -62,20 +67,123 @@ fn validate_warns_about_grpc_pitfalls() {
     let (_, out) = meshprobe(&["validate", &file]);
     assert!(out.contains("0 error(s), 1 warning(s)"), "{out}");
 
-    let (code, out) = meshprobe(&[
-        "run",
-        &file,
-        "ready",
-        "--format",
-        "json",
-        "--cluster",
-        "outbound|50051||db.prod.svc.cluster.local=http://127.0.0.1:9",
-    ]);
-    assert_ne!(code, 0, "{out}");
+}
+
+const RUN_POLICY: &str = r#"{
+  "endpoints": [
+    {"name": "overall", "path": "/o", "access": "public", "ttl": "0s", "checks": ["overall"]},
+    {"name": "db", "path": "/db", "access": "public", "ttl": "0s", "checks": ["db"]},
+    {"name": "nope", "path": "/nope", "access": "public", "ttl": "0s", "checks": ["nope"]},
+    {"name": "auth", "path": "/auth", "access": "public", "ttl": "0s", "checks": ["auth"]},
+    {"name": "slow", "path": "/slow", "access": "public", "ttl": "0s", "checks": ["slow"]},
+    {"name": "reset", "path": "/reset", "access": "public", "ttl": "0s", "checks": ["reset"]},
+    {"name": "closed", "path": "/closed", "access": "public", "ttl": "0s", "checks": ["closed"]},
+    {"name": "h1", "path": "/h1", "access": "public", "ttl": "0s", "checks": ["h1"]}
+  ],
+  "checks": [
+    {"name": "overall", "cluster": "dep", "kind": "grpc"},
+    {"name": "db", "cluster": "dep", "kind": "grpc", "service": "db"},
+    {"name": "nope", "cluster": "dep", "kind": "grpc", "service": "nope"},
+    {"name": "auth", "cluster": "dep", "kind": "grpc", "authority": "db.svc:50051", "metadata": {"x-probe": "1"}},
+    {"name": "slow", "cluster": "hang", "kind": "grpc", "timeout": "300ms"},
+    {"name": "reset", "cluster": "reset", "kind": "grpc"},
+    {"name": "closed", "cluster": "closed", "kind": "grpc"},
+    {"name": "h1", "cluster": "h1", "kind": "grpc"}
+  ]
+}"#;
+
+/// (exit code, check status, reason, how long it took) of `meshprobe run`
+/// of one endpoint, whose one check has the endpoint's name.
+fn run_one(file: &str, clusters: &[String], endpoint: &str) -> (i32, String, String, Duration) {
+    let mut args = vec!["run", file, endpoint, "--format", "json"];
+    for c in clusters {
+        args.extend(["--cluster", c.as_str()]);
+    }
+    let t = Instant::now();
+    let (code, out) = meshprobe(&args);
+    let took = t.elapsed();
+    let json = out.lines().next().unwrap_or("");
+    let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let c = &v["checks"][endpoint];
+    (
+        code,
+        c["status"].as_str().unwrap_or("").to_string(),
+        c["reason"].as_str().unwrap_or("").to_string(),
+        took,
+    )
+}
+
+/// `meshprobe run` calls `grpc.health.v1.Health/Check` on real servers:
+/// the statuses, a service the server does not know, a hanging server, a
+/// reset and a refused connection, a server that speaks no HTTP/2.
+#[test]
+fn run_calls_real_grpc_health_servers() {
+    let mut dep = GrpcServer::start(Kind::Health);
+    let mut hang = GrpcServer::start(Kind::Health);
+    let reset = GrpcServer::start(Kind::Reset);
+    let http1 = DepServer::start(Mode::Status(200));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dir = Scratch::new("cli-grpc-run");
+    let file = dir.0.join("policy.json");
+    std::fs::write(&file, RUN_POLICY).unwrap();
+    let file = file.display().to_string();
+    let clusters: Vec<String> = [
+        ("dep", dep.port),
+        ("hang", hang.port),
+        ("reset", reset.port),
+        ("closed", closed_port),
+        ("h1", http1.port),
+    ]
+    .iter()
+    .map(|(n, p)| format!("{n}=http://127.0.0.1:{p}"))
+    .collect();
+    let run = |ep: &str| {
+        let (code, status, reason, _) = run_one(&file, &clusters, ep);
+        (code, status, reason)
+    };
+    let fail = |reason: &str| (1, "fail".to_string(), reason.to_string());
+
+    assert_eq!(run("overall"), (0, "pass".into(), String::new()));
+    dep.set("", "NOT_SERVING");
+    assert_eq!(run("overall"), fail("grpc health status NOT_SERVING"));
+    // grpcio leaves UNKNOWN (0, proto3's default) out of the message.
+    dep.set("", "UNKNOWN");
+    assert_eq!(
+        run("overall"),
+        fail("grpc health answer has no status (UNKNOWN)")
+    );
+    dep.set("", "SERVING");
+    dep.set("db", "SERVING");
+    assert_eq!(run("db").0, 0);
+    dep.set("db", "NOT_SERVING");
+    assert_eq!(run("db"), fail("grpc health status NOT_SERVING"));
+    assert_eq!(run("nope"), fail("grpc status NOT_FOUND: service unknown"));
+    assert_eq!(run("auth"), (0, "pass".into(), String::new()));
+    assert_eq!(dep.hits(), 7, "one call per run");
+
+    hang.hang(true);
+    let (code, status, reason, took) = run_one(&file, &clusters, "slow");
+    hang.hang(false);
+    assert_eq!(
+        (code, status.as_str(), reason.as_str()),
+        (1, "fail", "timeout after 300ms")
+    );
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+
+    assert_eq!(
+        run("reset"),
+        fail("connection failed: connection termination")
+    );
+    let (code, status, reason) = run("closed");
+    assert_eq!((code, status.as_str()), (1, "fail"), "{reason}");
     assert!(
-        out.contains(
-            "grpc status UNIMPLEMENTED: not run: meshprobe run calls HTTP/1.1 dependencies only"
-        ),
-        "{out}"
+        reason.starts_with("connection failed: remote connection failure"),
+        "{reason}"
+    );
+    assert_eq!(
+        run("h1"),
+        fail("no gRPC answer over HTTP/2 (protocol error): the cluster needs http2_protocol_options and a gRPC server")
     );
 }
