@@ -66,7 +66,6 @@ fn validate_warns_about_grpc_pitfalls() {
     std::fs::write(&file, fixed).unwrap();
     let (_, out) = meshprobe(&["validate", &file]);
     assert!(out.contains("0 error(s), 1 warning(s)"), "{out}");
-
 }
 
 const RUN_POLICY: &str = r#"{

@@ -11,8 +11,8 @@
 
 use crate::check::agent;
 use crate::grpc_call::{GrpcAnswer, GrpcTarget, DEADLINE_EXCEEDED};
-use meshprobe::outcome::{body_bytes_needed, CalloutResponse, DispatchError};
 use meshprobe::grpc::GrpcResponse;
+use meshprobe::outcome::{body_bytes_needed, CalloutResponse, DispatchError};
 use meshprobe::policy::{CheckKind, Format, Policy};
 use meshprobe::render::{render, View};
 use meshprobe::report::Health;
