@@ -6,7 +6,8 @@
 //! words it to the module, so the reasons are the module's.
 
 use std::error::Error as _;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::Endpoint;
@@ -63,34 +64,81 @@ fn encode_response(status: i32) -> Vec<u8> {
     out
 }
 
-/// How Envoy words a failed stream to the module: the I/O error under a
-/// transport failure, if any, else an HTTP/2 protocol error.
-fn transport_failure(status: &tonic::Status) -> Option<GrpcAnswer> {
+/// Why a call failed below gRPC.
+enum Transport {
+    Refused,
+    TimedOut,
+    /// Closed or reset, or no HTTP/2 from the server.
+    Closed,
+}
+
+/// The transport failure under `status`, if any.
+fn transport_failure(status: &tonic::Status) -> Option<Transport> {
     let mut source = status.source();
     let mut transport = false;
     while let Some(err) = source {
         transport = true;
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             return Some(match io.kind() {
-                ErrorKind::ConnectionRefused => envoy_reset(
-                    "remote connection failure, transport failure reason: delayed connect error: Connection refused",
-                ),
-                ErrorKind::TimedOut => GrpcAnswer {
-                    code: DEADLINE_EXCEEDED,
-                    message: "upstream request timeout".into(),
-                    body: Vec::new(),
-                },
-                _ => envoy_reset("connection termination"),
+                ErrorKind::ConnectionRefused => Transport::Refused,
+                ErrorKind::TimedOut => Transport::TimedOut,
+                _ => Transport::Closed,
             });
         }
         source = err.source();
     }
-    // Not an I/O error: the server spoke no HTTP/2 (or no gRPC) to us.
-    transport.then(|| envoy_reset("protocol error"))
+    transport.then_some(Transport::Closed)
+}
+
+/// Whether the server at `http://HOST:PORT` answers the HTTP/2 preface
+/// with something other than a SETTINGS frame (an HTTP/1 error page, say).
+/// The client's own errors against such a server race (a broken pipe, or
+/// the answer read as a bad frame), so a failure is told from a reset by
+/// asking once more.
+fn speaks_no_http2(url: &str, timeout: Duration) -> bool {
+    let Some(addr) = url
+        .strip_prefix("http://")
+        .and_then(|a| a.to_socket_addrs().ok())
+        .and_then(|mut a| a.next())
+    else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    if stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    // A frame header: length (3 bytes), type (SETTINGS is 4), ...
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).is_ok() && head.get(3) != Some(&4)
+}
+
+/// How Envoy words a transport failure to the module.
+fn envoy_words(failure: Transport, url: &str, timeout: Duration) -> GrpcAnswer {
+    match failure {
+        Transport::Refused => envoy_reset(
+            "remote connection failure, transport failure reason: delayed connect error: Connection refused",
+        ),
+        Transport::TimedOut => GrpcAnswer {
+            code: DEADLINE_EXCEEDED,
+            message: "upstream request timeout".into(),
+            body: Vec::new(),
+        },
+        // Envoy's word for a server that speaks no HTTP/2 to an HTTP/2
+        // client (and for an HTTP/1 cluster in front of a gRPC server).
+        Transport::Closed if speaks_no_http2(url, timeout) => envoy_reset("protocol error"),
+        Transport::Closed => envoy_reset("connection termination"),
+    }
 }
 
 async fn check(target: GrpcTarget) -> GrpcAnswer {
     let timeout = Duration::from_millis(target.timeout_ms);
+    let url = target.url.clone();
     let mut endpoint = match Endpoint::from_shared(target.url) {
         Ok(e) => e.connect_timeout(timeout),
         Err(_) => return envoy_reset("protocol error"),
@@ -116,7 +164,8 @@ async fn check(target: GrpcTarget) -> GrpcAnswer {
         Ok(c) => c,
         Err(err) => {
             let status = tonic::Status::from_error(Box::new(err));
-            return transport_failure(&status).unwrap_or_else(|| envoy_reset("protocol error"));
+            let failure = transport_failure(&status).unwrap_or(Transport::Closed);
+            return envoy_words(failure, &url, timeout);
         }
     };
     match HealthClient::new(channel).check(request).await {
@@ -125,11 +174,14 @@ async fn check(target: GrpcTarget) -> GrpcAnswer {
             message: String::new(),
             body: encode_response(answer.into_inner().status),
         },
-        Err(status) => transport_failure(&status).unwrap_or_else(|| GrpcAnswer {
-            code: status.code() as u32,
-            message: status.message().to_string(),
-            body: Vec::new(),
-        }),
+        Err(status) => match transport_failure(&status) {
+            Some(failure) => envoy_words(failure, &url, timeout),
+            None => GrpcAnswer {
+                code: status.code() as u32,
+                message: status.message().to_string(),
+                body: Vec::new(),
+            },
+        },
     }
 }
 
