@@ -10,8 +10,10 @@
 //! it (cache, shared runs) instead of `ProbeRun` directly.
 
 use crate::check::agent;
+use crate::grpc_call::{GrpcAnswer, GrpcTarget, DEADLINE_EXCEEDED};
+use meshprobe::grpc::GrpcResponse;
 use meshprobe::outcome::{body_bytes_needed, CalloutResponse, DispatchError};
-use meshprobe::policy::{Format, Policy};
+use meshprobe::policy::{CheckKind, Format, Policy};
 use meshprobe::render::{render, View};
 use meshprobe::report::Health;
 use meshprobe::run::ProbeRun;
@@ -44,6 +46,8 @@ enum Answer {
         status: u16,
         body: String,
     },
+    /// The answer to a `grpc` check's call.
+    Grpc(GrpcAnswer),
 }
 
 fn envoy_reset(reason: &str) -> Answer {
@@ -98,6 +102,37 @@ fn call(url: String, headers: Vec<(String, String)>, timeout_ms: u64) -> Option<
     }
 }
 
+fn is_grpc(policy: &Policy, run: &ProbeRun, slot: usize) -> bool {
+    run.check(policy, slot)
+        .is_some_and(|c| matches!(c.kind, CheckKind::Grpc { .. }))
+}
+
+/// The call of a `grpc` check: its service, metadata, and authority (the
+/// URL's when the check names none: Envoy would send the cluster name).
+fn grpc_target(
+    policy: &Policy,
+    run: &ProbeRun,
+    slot: usize,
+    base: &str,
+    metadata: &[(&str, &str)],
+    timeout_ms: u64,
+) -> Option<GrpcTarget> {
+    let check = run.check(policy, slot)?;
+    let CheckKind::Grpc { service, .. } = &check.kind else {
+        return None;
+    };
+    Some(GrpcTarget {
+        url: base.to_string(),
+        authority: (check.authority != check.cluster).then(|| check.authority.clone()),
+        service: service.clone(),
+        metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        timeout_ms,
+    })
+}
+
 fn now_ms(base_ms: u64, t0: Instant) -> u64 {
     base_ms.saturating_add(u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX))
 }
@@ -141,22 +176,21 @@ pub fn run(
     // (slot, when its timeout passes)
     let mut pending: Vec<(usize, u64)> = Vec::new();
     for callout in run.callouts(policy) {
-        if callout.grpc.is_some() {
-            // The command speaks HTTP/1.1 only; the check fails saying so.
-            let not_run = meshprobe::grpc::GrpcResponse {
-                code: 12,
-                message: "not run: meshprobe run calls HTTP/1.1 dependencies only",
-                body: &[],
-            };
-            let now = now_ms(base_ms, t0);
-            run.grpc_response(policy, callout.slot, &not_run, now);
-            continue;
-        }
         let Some((_, base)) = clusters.iter().find(|(name, _)| name == callout.cluster) else {
             let now = now_ms(base_ms, t0);
             run.dispatch_failed(policy, callout.slot, DispatchError::BadArgument, now);
             continue;
         };
+        let (slot, timeout_ms, tx) = (callout.slot, callout.timeout_ms, tx.clone());
+        pending.push((slot, base_ms.saturating_add(timeout_ms)));
+        if callout.grpc.is_some() {
+            let target = grpc_target(policy, &run, slot, base, &callout.headers, timeout_ms);
+            std::thread::spawn(move || {
+                let answer = target.and_then(crate::grpc_call::call).map(Answer::Grpc);
+                let _ = tx.send((slot, answer));
+            });
+            continue;
+        }
         let path = callout
             .headers
             .iter()
@@ -168,8 +202,6 @@ pub fn run(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (slot, timeout_ms, tx) = (callout.slot, callout.timeout_ms, tx.clone());
-        pending.push((slot, base_ms.saturating_add(timeout_ms)));
         std::thread::spawn(move || {
             let answer = call(url, headers, timeout_ms);
             let _ = tx.send((slot, answer));
@@ -182,6 +214,16 @@ pub fn run(
         pending.retain(|&(slot, due)| {
             if now < due {
                 return true;
+            }
+            if is_grpc(policy, &run, slot) {
+                // Envoy ends the call at its timeout: DEADLINE_EXCEEDED.
+                let late = GrpcResponse {
+                    code: DEADLINE_EXCEEDED,
+                    message: "",
+                    body: &[],
+                };
+                run.grpc_response(policy, slot, &late, now);
+                return false;
             }
             let none = CalloutResponse {
                 status: None,
@@ -208,6 +250,24 @@ pub fn run(
         }
         pending.retain(|&(s, _)| s != slot);
         let (status, body) = match answer {
+            Some(Answer::Grpc(g)) => {
+                let response = GrpcResponse {
+                    code: g.code,
+                    message: &g.message,
+                    body: &g.body,
+                };
+                run.grpc_response(policy, slot, &response, now);
+                continue;
+            }
+            None if is_grpc(policy, &run, slot) => {
+                let late = GrpcResponse {
+                    code: DEADLINE_EXCEEDED,
+                    message: "",
+                    body: &[],
+                };
+                run.grpc_response(policy, slot, &late, now);
+                continue;
+            }
             Some(Answer::Response { status, body }) => (Some(status), body),
             Some(Answer::EnvoyReply { status, body }) => {
                 (Some(status.to_string()), body.into_bytes())
