@@ -140,7 +140,7 @@ fn explain_the_readme_requests() {
     );
     has(
         &explain(&[demo, "/readyz?format=xml", "-H", "x-health: demo-secret"]),
-        &["decision: local answer 400 \"unknown format; use one of: text, json, health, html, atom, rss, dhc\""],
+        &["decision: local answer 400 \"unknown format; use one of: text, json, health, html, atom, rss, dhc, openmetrics\""],
     );
     has(
         &explain(&[
