@@ -182,8 +182,10 @@ fn a_hanging_server_times_out_and_slow_warns() {
     let got = probe(&r.envoy, "slow");
     let took = t.elapsed();
     assert_eq!(got, (503, "fail".into(), "timeout after 300ms".into()));
+    // The engine judges a callout out of time by Envoy's clock, which may
+    // run a few ms behind this one (as tests/faults/dependencies.rs allows).
     assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_millis(800),
+        took >= Duration::from_millis(290) && took < Duration::from_millis(800),
         "{took:?}"
     );
     assert_eq!(callouts(&r.envoy, "slow", "timeout"), 1);
