@@ -433,6 +433,8 @@ fn check_policy(p: &Policy) {
                 assert!(c.expect_body.is_none());
                 assert!(*limit_bytes > 0);
             }
+            // HTTP-only fields are refused on a gRPC check.
+            CheckKind::Grpc { .. } => assert!(c.expect_body.is_none()),
         }
         match &c.expect_body {
             Some(BodyExpect::Contains(t)) => assert!(!t.is_empty()),
