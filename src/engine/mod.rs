@@ -19,16 +19,22 @@
 
 mod flow;
 mod grpc;
+mod grpc_probe;
 mod metric;
 mod probe;
 mod rng;
 mod store;
+mod stream;
 mod tick;
+mod vm;
 
+pub use grpc_probe::{Captured, GrpcStep, BODY_READ, EMPTY_REQUEST};
 pub use metric::{vm_memory, Metric, MetricKind};
 pub use probe::Request;
 pub use rng::SplitMix;
 pub use store::{MemStore, Store, StoreError};
+pub use stream::{Step, Stream, Then};
+pub use vm::{status, HttpAnswer, Token, Vm};
 
 use crate::cache::{self, Lease};
 use crate::classify::Probe;
@@ -97,6 +103,9 @@ pub enum Effect {
     /// Set a gauge or record a histogram sample.
     Record(Metric, u64),
     Log(Level, String),
+    /// Wake the root context up (its shared queue): it has callouts to
+    /// dispatch ([`Vm::flush`]). Made by [`Vm::effects`] only.
+    WakeRoot,
 }
 
 /// The engine's answer to a probe.
@@ -227,6 +236,11 @@ impl Engine {
         ))
     }
 
+    /// This VM's id (the lease owner).
+    pub fn me(&self) -> u64 {
+        self.me
+    }
+
     pub fn policy(&self) -> &Rc<Policy> {
         &self.policy
     }
@@ -284,3 +298,6 @@ impl Engine {
         (self.runs.iter().flatten().count(), callouts, waiting)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! A request's phases through [`Stream`], without a host.
+
+use super::*;
+use crate::engine::MemStore;
+use crate::grpc::{encode_request, CHECK_PATH};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+/// Headers from a list.
+struct List(Vec<(&'static str, &'static str)>);
+
+impl RequestHeaders for List {
+    fn get(&mut self, name: &str) -> Option<String> {
+        let found = self.0.iter().find(|(k, _)| *k == name);
+        found.map(|(_, v)| v.to_string())
+    }
+
+    fn property(&mut self, _: &[&str]) -> Option<String> {
+        None
+    }
+}
+
+fn vm(store: &mut MemStore, policy: &str) -> Vm {
+    match Vm::configure(policy.as_bytes(), &|_| None, 1, 0, store) {
+        Ok((vm, _)) => vm,
+        Err(lines) => panic!("{lines:?}"),
+    }
+}
+
+fn get(secret: bool) -> List {
+    let mut list = vec![(":method", "GET")];
+    if secret {
+        list.push(("x-health", "s3cret"));
+    }
+    List(list)
+}
+
+fn strip() -> bool {
+    true
+}
+
+#[test]
+fn ordinary_traffic_goes_on_less_the_probe_header_and_its_body_is_not_read() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store, crate::fixtures::POLICY);
+    let mut s = Stream::new(7);
+    let step = s.on_headers(&mut vm, 0, &mut store, "/orders", &mut get(true), false);
+    let expected = Step {
+        strip: strip(),
+        path: None,
+        then: Then::Continue,
+    };
+    assert_eq!(step, expected);
+    assert!(!s.reads_body());
+    assert!(!s.held());
+    s.on_end(&mut vm);
+    assert_eq!(vm.holding(), (0, 0, 0));
+}
+
+#[test]
+fn a_probe_answered_at_once_is_held_with_its_reply() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store, crate::fixtures::POLICY);
+    let mut s = Stream::new(7);
+    let step = s.on_headers(&mut vm, 0, &mut store, "/livez", &mut get(false), true);
+    assert!(
+        matches!(step.then, Then::Reply(ref r) if r.status == 200),
+        "{step:?}"
+    );
+    assert_eq!((step.strip, step.path), (false, None));
+    assert!(s.held());
+}
+
+#[test]
+fn a_waiting_probe_is_held_and_its_end_tells_the_vm() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store, crate::fixtures::POLICY);
+    let mut s = Stream::new(7);
+    let step = s.on_headers(&mut vm, 0, &mut store, "/readyz", &mut get(true), true);
+    assert_eq!(step, Step::then(Then::Pause));
+    assert_eq!(vm.holding().2, 1);
+    s.on_end(&mut vm);
+    assert_eq!(vm.holding().2, 0);
+    assert_eq!(vm.engine.holding().2, 0);
+    s.on_end(&mut vm); // once only
+}
+
+fn grpc_policy() -> String {
+    crate::fixtures::POLICY.replace(
+        r#""deadline": "800ms"}"#,
+        r#""deadline": "800ms", "grpc_service": "ready"}"#,
+    )
+}
+
+fn grpc(secret: bool) -> List {
+    let mut list = get(secret);
+    list.0.push(("content-type", "application/grpc"));
+    list
+}
+
+fn framed(service: &str) -> Vec<u8> {
+    let message = encode_request(service);
+    let mut body = vec![0];
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(&message);
+    body
+}
+
+#[test]
+fn a_grpc_probe_goes_on_less_the_secret_and_is_decided_on_its_body() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store, &grpc_policy());
+    let mut s = Stream::new(7);
+    let step = s.on_headers(&mut vm, 0, &mut store, CHECK_PATH, &mut grpc(true), false);
+    let on = Step {
+        strip: strip(),
+        path: None,
+        then: Then::Continue,
+    };
+    assert_eq!(step, on);
+    assert!(s.reads_body());
+    let body = framed("ready");
+    // The headers are gone: the secret comes from what was captured.
+    let gone = &mut List(Vec::new());
+    let part = s.on_body(&mut vm, 0, &mut store, (&body[..2], false), gone);
+    assert_eq!(part, (Step::then(Then::Pause), false));
+    let whole = s.on_body(&mut vm, 0, &mut store, (&body, true), gone);
+    assert_eq!(whole, (Step::then(Then::Pause), true));
+    assert!(!s.reads_body());
+    assert_eq!(vm.holding().2, 1, "waiting for the run");
+    assert!(s.held());
+}
+
+#[test]
+fn a_grpc_call_for_another_service_goes_on_untouched() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store, &grpc_policy());
+    let mut s = Stream::new(7);
+    s.on_headers(&mut vm, 0, &mut store, CHECK_PATH, &mut grpc(true), false);
+    let body = framed("orders");
+    let step = s.on_body(&mut vm, 0, &mut store, (&body, true), &mut List(Vec::new()));
+    assert_eq!(step, (Step::then(Then::Continue), false));
+    assert!(!s.held());
+}
+
+#[test]
+fn a_grpc_probe_without_a_body_is_decided_with_its_headers() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store, &grpc_policy());
+    let mut s = Stream::new(7);
+    // No body: no message, so the app's to answer; the secret still goes.
+    let step = s.on_headers(&mut vm, 0, &mut store, CHECK_PATH, &mut grpc(true), true);
+    let on = Step {
+        strip: strip(),
+        path: None,
+        then: Then::Continue,
+    };
+    assert_eq!(step, on);
+    assert!(!s.reads_body());
+}

@@ -1,0 +1,366 @@
+//! The host's bookkeeping ([`Vm`]) and the gRPC probe step, without a host.
+
+use super::super::tests::{engine, Get};
+use super::*;
+use crate::engine::{Answer, GrpcStep, MemStore, Request, EMPTY_REQUEST};
+use crate::grpc::encode_request;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const ROOT: Ctx = 1;
+
+fn vm(store: &mut MemStore) -> Vm {
+    Vm::new(engine(42, 0, store), ROOT)
+}
+
+/// A probe of /readyz from `ctx`, made to wait.
+fn wait(vm: &mut Vm, store: &mut MemStore, ctx: Ctx, now: u64) -> u64 {
+    match vm
+        .engine
+        .on_request(now, store, ctx, "/readyz", &mut Get(Some("s3cret")))
+    {
+        Request::Answer(Answer::Waiting { deadline_ms }) => {
+            vm.wait(ctx, deadline_ms);
+            deadline_ms
+        }
+        other => panic!("not waiting: {other:?}"),
+    }
+}
+
+fn is_dispatch(e: &Effect) -> bool {
+    matches!(e, Effect::Dispatch(_))
+}
+
+#[test]
+fn callouts_asked_for_in_a_request_are_kept_for_the_root_with_one_wake() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    wait(&mut vm, &mut store, 7, 0);
+    let fx = vm.effects(7);
+    assert!(!fx.iter().any(is_dispatch), "{fx:?}");
+    assert_eq!(fx.iter().filter(|e| **e == Effect::WakeRoot).count(), 1);
+    assert_eq!(vm.holding(), (0, 3, 1));
+    assert!(vm.effects(7).is_empty());
+    let kept = vm.flush();
+    assert_eq!(kept.len(), 3);
+    assert!(vm.flush().is_empty());
+    // In the root, callouts are the host's to dispatch at once.
+    let mut store = MemStore::new();
+    let mut vm = super::Vm::new(engine(42, 0, &mut store), ROOT);
+    wait(&mut vm, &mut store, 7, 0);
+    let fx = vm.effects(ROOT);
+    assert_eq!(fx.iter().filter(|e| is_dispatch(e)).count(), 3);
+    assert!(!fx.contains(&Effect::WakeRoot));
+}
+
+#[test]
+fn a_token_answers_once_and_http_and_grpc_tokens_are_apart() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    let (a, b) = (CalloutId { run: 1, slot: 0 }, CalloutId { run: 1, slot: 1 });
+    vm.dispatched(Token::Http(5), a);
+    vm.dispatched(Token::Grpc(5), b);
+    assert_eq!(vm.holding(), (2, 0, 0));
+    assert_eq!(vm.answered(Token::Grpc(5)), Some(b));
+    assert_eq!(vm.answered(Token::Grpc(5)), None);
+    assert_eq!(vm.answered(Token::Http(6)), None);
+    assert_eq!(vm.answered(Token::Http(5)), Some(a));
+    assert_eq!(vm.holding(), (0, 0, 0));
+}
+
+#[test]
+fn an_answered_probe_is_no_longer_waiting() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    wait(&mut vm, &mut store, 7, 0);
+    let _ = vm.effects(7);
+    for d in vm.flush() {
+        let ok = crate::outcome::CalloutResponse {
+            status: Some("200"),
+            body: b"",
+            body_size: 0,
+        };
+        vm.engine.on_callout(30, &mut store, d.id, &ok);
+    }
+    let fx = vm.effects(ROOT);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Reply { ctx: 7, .. })));
+    assert_eq!(vm.holding().2, 0);
+}
+
+#[test]
+fn the_last_resort_answers_503_one_tick_past_the_deadline_only() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    vm.engine.on_probe(0, &mut store, 7, probe()); // answered by the engine
+    let _ = vm.effects(7);
+    // A probe the engine knows nothing of: only the last resort answers it.
+    vm.wait(9, 100);
+    vm.on_tick(100 + TICK_MS, &mut store, 65_536);
+    let fx = vm.effects(ROOT);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Reply { ctx: 9, .. })),
+        "{fx:?}"
+    );
+    vm.on_tick(101 + TICK_MS, &mut store, 65_536);
+    let fx = vm.effects(ROOT);
+    let reply = fx.iter().find_map(|e| match e {
+        Effect::Reply { ctx: 9, reply, .. } => Some(reply.status),
+        _ => None,
+    });
+    assert_eq!(reply, Some(503));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Log(Level::Warn, l) if l.contains("probe 9 unanswered"))));
+    assert_eq!(vm.holding().2, 0);
+}
+
+fn probe() -> crate::classify::Probe {
+    crate::classify::Probe {
+        endpoint: 0,
+        authorized: true,
+        details: true,
+        format: crate::policy::Format::Text,
+        verbose: false,
+        checks: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+#[test]
+fn a_client_gone_is_forgotten_by_the_vm_and_the_engine() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    wait(&mut vm, &mut store, 7, 0);
+    vm.gone(7);
+    assert_eq!(vm.holding().2, 0);
+    assert_eq!(vm.engine.holding().2, 0);
+}
+
+#[test]
+fn the_memory_gauge_is_recorded_when_it_moves() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    let gauge = |fx: &[Effect]| {
+        fx.iter().find_map(|e| match e {
+            Effect::Record(Metric::VmMemory, v) => Some(*v),
+            _ => None,
+        })
+    };
+    vm.on_tick(20, &mut store, 131_072);
+    assert_eq!(gauge(&vm.effects(ROOT)), Some(131_072));
+    vm.on_tick(40, &mut store, 131_072);
+    assert_eq!(gauge(&vm.effects(ROOT)), None);
+    vm.on_tick(60, &mut store, 196_608);
+    assert_eq!(gauge(&vm.effects(ROOT)), Some(196_608));
+}
+
+#[test]
+fn a_metric_is_defined_once_and_found_again() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    let mut defined = Vec::new();
+    let mut define = |kind: MetricKind, name: &str| {
+        defined.push((kind, name.to_string()));
+        Some(defined.len() as u32)
+    };
+    assert_eq!(vm.metric(Metric::Runs(1), &mut define), Some(1));
+    assert_eq!(vm.metric(Metric::Runs(1), &mut define), Some(1));
+    assert_eq!(vm.metric(Metric::Unauthorized(1), &mut define), Some(2));
+    assert_eq!(
+        vm.metric(Metric::Runs(99), &mut define),
+        None,
+        "no such endpoint"
+    );
+    assert_eq!(defined.len(), 2);
+    assert_eq!(defined[0].0, MetricKind::Counter);
+    assert!(defined[0].1.contains("ready"), "{defined:?}");
+    // A metric the host failed to define is asked for again next time.
+    assert_eq!(vm.metric(Metric::Runs(2), |_, _| None), None);
+    assert_eq!(vm.metric(Metric::Runs(2), |_, _| Some(9)), Some(9));
+}
+
+/// A policy whose `ready` endpoint takes gRPC probes as service "ready".
+fn grpc_vm(store: &mut MemStore) -> Vm {
+    let policy = crate::fixtures::POLICY.replace(
+        r#""deadline": "800ms"}"#,
+        r#""deadline": "800ms", "grpc_service": "ready"}"#,
+    );
+    let (engine, _) = match Engine::configure(policy.as_bytes(), &|_| None, 42, 0, store) {
+        Ok(e) => e,
+        Err(lines) => panic!("{lines:?}"),
+    };
+    Vm::new(engine, ROOT)
+}
+
+fn framed(service: &str) -> Vec<u8> {
+    let message = encode_request(service);
+    let mut body = vec![0];
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(&message);
+    body
+}
+
+#[test]
+fn a_grpc_probe_is_read_to_its_whole_message_then_handled() {
+    let mut store = MemStore::new();
+    let mut vm = grpc_vm(&mut store);
+    let path = crate::grpc::CHECK_PATH;
+    let grpc = || Some("application/grpc".to_string());
+    assert!(vm.engine.wants_body(path, grpc));
+    assert!(!vm.engine.wants_body(path, || None));
+    assert!(!vm.engine.wants_body("/readyz", grpc));
+    let captured = vm.engine.capture(&mut Get(Some("s3cret")));
+    let body = framed("ready");
+    let mut step = |vm: &mut Vm, body: &[u8], end| {
+        vm.engine
+            .on_grpc_request(0, &mut store, 7, (body, end), &captured, &mut Get(None))
+    };
+    assert_eq!(step(&mut vm, &body[..3], false), None, "incomplete");
+    let done = step(&mut vm, &body, true);
+    assert_eq!(
+        done,
+        Some(GrpcStep {
+            empty_body: true,
+            request: Request::Answer(Answer::Waiting { deadline_ms: 800 }),
+        })
+    );
+    assert_eq!(EMPTY_REQUEST, [0, 0, 0, 0, 0]);
+    // A service no endpoint takes, or no message: the app's to answer.
+    let pass = Some(GrpcStep {
+        empty_body: false,
+        request: Request::Pass { new_path: None },
+    });
+    assert_eq!(step(&mut vm, &framed("other"), true), pass);
+    assert_eq!(step(&mut vm, &body[..3], true), pass);
+    assert_eq!(step(&mut vm, &[1, 0, 0, 0, 0], true), pass, "compressed");
+}
+
+#[test]
+fn a_grpc_probe_without_the_secret_is_refused_and_counted() {
+    let mut store = MemStore::new();
+    let mut vm = grpc_vm(&mut store);
+    let captured = vm.engine.capture(&mut Get(Some("wrong")));
+    let step = vm.engine.on_grpc_request(
+        0,
+        &mut store,
+        7,
+        (&framed("ready"), true),
+        &captured,
+        &mut Get(None),
+    );
+    let Some(GrpcStep {
+        request: Request::Answer(Answer::Now(reply, _)),
+        empty_body: false,
+    }) = step
+    else {
+        panic!("not refused: {step:?}")
+    };
+    assert_eq!(reply.status, 404);
+    assert_eq!(
+        vm.engine.take_effects(),
+        vec![Effect::Count(Metric::Unauthorized(1))]
+    );
+}
+
+#[test]
+fn configure_logs_the_policy_and_names_the_queue_only_when_there_are_checks() {
+    let mut store = MemStore::new();
+    let bytes = crate::fixtures::POLICY.as_bytes();
+    let Ok((mut vm, queue)) = Vm::configure(bytes, &|_| None, 3, 0, &mut store) else {
+        panic!("refused")
+    };
+    let queue = queue.unwrap_or_default();
+    assert!(
+        queue.starts_with("meshprobe/kick/") && queue.ends_with("/3"),
+        "{queue}"
+    );
+    let line = "meshprobe: policy loaded: 5 endpoint(s), 3 check(s)".to_string();
+    assert_eq!(vm.effects(3), vec![Effect::Log(Level::Info, line)]);
+    let live = br#"{"endpoints": [{"name": "live", "path": "/livez", "access": "public"}]}"#;
+    let Ok((_, queue)) = Vm::configure(live, &|_| None, 3, 0, &mut store) else {
+        panic!("refused")
+    };
+    assert_eq!(queue, None);
+    assert!(Vm::configure(b"{", &|_| None, 3, 0, &mut store).is_err());
+}
+
+#[test]
+fn an_http_answer_reads_status_and_body_only_as_needed() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    wait(&mut vm, &mut store, 7, 0);
+    let _ = vm.effects(7);
+    let kept = vm.flush();
+    for (i, d) in kept.iter().enumerate() {
+        vm.dispatched(Token::Http(i as u32 + 10), d.id);
+    }
+    let no_body = |_: usize| -> Vec<u8> { panic!("no check reads a body here") };
+    // A token never given: nothing is read.
+    let answer = HttpAnswer {
+        headers: 3,
+        body_size: 5,
+    };
+    let never = || -> Option<String> { panic!("read for an unknown token") };
+    vm.on_http_answer(5, &mut store, (99, answer), never, no_body);
+    // Broke off (no headers): the status is not read, the check fails.
+    let broke = HttpAnswer {
+        headers: 0,
+        body_size: 5,
+    };
+    let unread = || -> Option<String> { panic!("status read without headers") };
+    vm.on_http_answer(5, &mut store, (10, broke), unread, no_body);
+    for token in [11, 12] {
+        vm.on_http_answer(
+            5,
+            &mut store,
+            (token, answer),
+            || Some("200".into()),
+            no_body,
+        );
+    }
+    let fx = vm.effects(ROOT);
+    let status = fx.iter().find_map(|e| match e {
+        Effect::Reply { ctx: 7, reply, .. } => Some(reply.status),
+        _ => None,
+    });
+    assert_eq!(status, Some(503));
+    assert_eq!(vm.holding(), (0, 0, 0));
+}
+
+#[test]
+fn a_refused_dispatch_names_its_cause() {
+    let mut store = MemStore::new();
+    for (code, grpc, words) in [
+        (status::BAD_ARGUMENT, false, "unknown cluster"),
+        (status::PARSE_FAILURE, true, "unknown cluster"),
+        (status::PARSE_FAILURE, false, "status 4"),
+        (status::INTERNAL_FAILURE, false, "no healthy upstream"),
+        (12, false, "status 12"),
+    ] {
+        let mut vm = vm(&mut store);
+        let _ = vm
+            .engine
+            .on_request(0, &mut store, 7, "/deep?verbose", &mut Get(Some("s3cret")));
+        let mut d = vm.effects(ROOT).into_iter().find_map(|e| match e {
+            Effect::Dispatch(d) => Some(d),
+            _ => None,
+        });
+        let Some(d) = d.as_mut() else {
+            panic!("no dispatch")
+        };
+        if grpc {
+            d.grpc = Some(crate::grpc::GrpcCall {
+                upstream: String::new(),
+                message: Vec::new(),
+            });
+        }
+        vm.refused(1, &mut store, d, code);
+        let body = vm.effects(ROOT).into_iter().find_map(|e| match e {
+            Effect::Reply { reply, .. } => Some(String::from_utf8_lossy(&reply.body).into_owned()),
+            _ => None,
+        });
+        let body = body.unwrap_or_default();
+        assert!(body.contains(words), "{code} {grpc}: {body}");
+        store = MemStore::new();
+    }
+}
