@@ -5,7 +5,7 @@ One run measures every floor and every goal of issue 13 and writes
 bench/RESULTS.md (with bench/NOTES.md appended):
   - size of the module and where its bytes go (size.py, twiggy);
   - CPU per request of the ladder of floors and of meshprobe, interleaved
-    rounds (cpu.py);
+    rounds (cpu.py), and the VM crossings of one request (crossings.py);
   - on_configure time of a 100-endpoint / 1,000-check policy (scale.py);
   - linear memory per VM after on_configure (demo policy) and after a probe
     storm, the storm's callouts, the fan-out (storm.py).

@@ -5,6 +5,7 @@ The figure is Envoy's whole process CPU time (user + system) over the
 requests wrk completed."""
 import os, statistics, subprocess, tempfile
 
+import crossings
 import harness as h
 import policies
 
@@ -74,7 +75,8 @@ def answer_headers(env, path):
 
 
 def run(envoy, wasm, rounds, seconds, log=print):
-    """Measure every scenario; returns {"scenarios": {key: {...}}, "reply_check": {...}}."""
+    """Measure every scenario; returns {"scenarios": {key: {...}}, "reply_check": {...},
+    "crossings": {key: {...}}}."""
     floors = build_floors(tempfile.mkdtemp(prefix="meshprobe-floors-"))
     deps5, deps10 = h.Deps(5), h.Deps(10)
     cfgs = configs(wasm, floors, deps5, deps10)
@@ -116,6 +118,8 @@ def run(envoy, wasm, rounds, seconds, log=print):
         out[key] = med
     for e in envoys.values():
         e.close()
+    # The same Wasm scenarios once more, traced: VM entries and host calls per request.
+    cross = crossings.run(envoy, cfgs, SCENARIOS, log)
     deps5.close()
     deps10.close()
-    return {"scenarios": out, "reply_check": reply_check}
+    return {"scenarios": out, "reply_check": reply_check, "crossings": cross}

@@ -104,6 +104,22 @@ def render(res, notes=None):
           + ("." if rc["same"] else f": meshprobe {rc['meshprobe']}, floor (e) {rc['floor_e']}."), ""]
     L += ladder(["none", "a", "b", "c", "mp_app"], "App traffic (pass-through)")
     L += ladder(["native", "d", "e", "f", "mp_live", "mp_ready"], "Probe answers")
+    cross = res["cpu"].get("crossings", {})
+    if cross:
+        L += ["VM crossings of one request, counted from Envoy's trace log (a separate, traced Envoy per "
+              "scenario; the callbacks Envoy makes into the VM for the stream, and the host calls the module "
+              "makes inside them; ↳ a callback into the VM during a host call):", ""]
+        def calls(names):
+            counts = {}
+            for n in names:
+                counts[n] = counts.get(n, 0) + 1
+            return ", ".join(f"`{n}`" + (f" ×{c}" if c > 1 else "") for n, c in counts.items()) or "none"
+        L += table(["scenario", ">VM entries", ">host calls", "callbacks", "host calls"],
+                   [(cpu[k]["label"], len(v["callbacks"]) + sum(c.startswith("↳") for c in v["host_calls"]),
+                     sum(not c.startswith("↳") for c in v["host_calls"]),
+                     calls([c.replace("proxy_on_", "") for c in v["callbacks"]]), calls(v["host_calls"]))
+                    for k, v in cross.items()])
+        L += [""]
     L += ["Other ratios (same run):", ""]
     other = [("(d) minimal local reply / (a) empty filter passing to a direct_response", ratio("d", "a")),
              ("(a) empty filter / no filter: any Wasm filter on app traffic", ratio("a", "none")),
