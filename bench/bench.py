@@ -16,6 +16,8 @@ Usage: bench.py ENVOY WASM [--rounds N] [--seconds S] [--storm-seconds S]
        bench.py --render FILE.json [--out FILE]   (RESULTS.md from saved figures)
 --quick (1 round of 2 s, 10 s storm, 1 load round) is for development; its
 output goes to target/bench-quick/RESULTS.md unless --out says otherwise.
+bench/baseline.json, when present (the --json of a full run before the work
+of issue 13), gives the goal table its "before" column.
 """
 import argparse, datetime, hashlib, json, os, signal, subprocess, sys, time
 
@@ -24,6 +26,9 @@ sys.path.insert(0, HERE)
 import cpu, harness, report, scale, size, storm  # noqa: E402
 
 REPO = os.path.dirname(HERE)
+# The figures of a full run before the work of issue 13 (`--json` of that
+# run): RESULTS.md's goal table shows them as "before".
+BASELINE = os.path.join(HERE, "baseline.json")
 
 
 def meta(envoy, wasm, args, mode):
@@ -65,6 +70,7 @@ def main():
     ap.add_argument("--out", help="where to write RESULTS.md")
     ap.add_argument("--json", help="also save the figures as JSON here")
     ap.add_argument("--render", help="only render RESULTS.md from figures saved with --json")
+    ap.add_argument("--no-baseline", action="store_true", help="no \"before\" column from bench/baseline.json")
     args = ap.parse_args()
     if args.render:
         res = json.load(open(args.render))
@@ -83,11 +89,15 @@ def main():
             with open(args.json, "w") as f:
                 json.dump(res, f, indent=1)
     res["load"] = {int(k): v for k, v in res["load"].items()}
+    baseline = None
+    if os.path.exists(BASELINE) and not args.no_baseline:
+        baseline = json.load(open(BASELINE))
+        baseline["load"] = {int(k): v for k, v in baseline["load"].items()}
     quick = res["meta"]["mode"] != "full"
     out = args.out or (os.path.join(REPO, "target", "bench-quick", "RESULTS.md") if quick else os.path.join(HERE, "RESULTS.md"))
     notes_path = os.path.join(HERE, "NOTES.md")
     notes = open(notes_path).read() if os.path.exists(notes_path) else None
-    text = report.render(res, notes)
+    text = report.render(res, notes, baseline)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write(text)

@@ -28,26 +28,14 @@ def table(header, rows):
     return out
 
 
-def render(res, notes=None):
+def goal_rows(res):
+    """[(goal, measured, target, met)] of one run, always in this order."""
     cpu = res["cpu"]["scenarios"]
     us = lambda k: cpu[k]["cpu_us"]
     ratio = lambda a, b: us(a) / us(b)
     size, mem, load, storm, fan = res["size"], res["memory"], res["load"], res["storm"], res["fan_out"]
     init = mem["initial"]
     mem_max = lambda gauges: max(gauges.values()) if gauges else None
-    m = res["meta"]
-    L = ["# meshprobe benchmark results", "",
-         f"Written by `just bench` (bench/bench.py) on {m['date']}; every figure, ratio and verdict below is "
-         "computed by that run. The analysis of missed goals is bench/NOTES.md, appended at the end.", "",
-         f"- machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['mem_gib']} GiB; load average before the run: {m['load_before']}",
-         f"- Envoy: {m['envoy']}, V8",
-         f"- module: dist/meshprobe.wasm, {size['bytes']} bytes ({kib(size['bytes'])}), sha256 {m['wasm_sha'][:16]}…",
-         f"- CPU per request: each scenario in its own Envoy, one worker pinned to CPU 1, wrk (1 thread, "
-         f"16 connections) on CPU 0; {m['rounds']} rounds of {m['seconds']} s per scenario, interleaved; medians. "
-         "CPU is the Envoy process's user + system time over the requests served.",
-         f"- mode: {m['mode']}; the whole run took {m['elapsed_s'] / 60:.1f} min", ""]
-
-    # ------------------------------------------------------------ goals
     demo_max, before_max, after_max = mem_max(mem["demo"]), mem_max(storm["memory_before"]), mem_max(storm["memory_after"])
     storm_max = max(storm["hits"].values())
     goals = [
@@ -69,8 +57,38 @@ def render(res, notes=None):
         (f"storm: callouts per dependency in {storm['seconds']} s at TTL {storm['ttl_s']} s (most of a, b, c)", f"{storm_max}", f"≤ {storm['limit']}", storm_max <= storm["limit"]),
         ("fan-out: p50 of a probe over 10 dependencies of 100 ms each", f"{fan['p50_ms']:.1f} ms", "≤ 120 ms", fan["p50_ms"] <= 120),
     ]
+    return goals
+
+
+def render(res, notes=None, baseline=None):
+    cpu = res["cpu"]["scenarios"]
+    us = lambda k: cpu[k]["cpu_us"]
+    ratio = lambda a, b: us(a) / us(b)
+    size, mem, load, storm, fan = res["size"], res["memory"], res["load"], res["storm"], res["fan_out"]
+    init = mem["initial"]
+    mem_max = lambda gauges: max(gauges.values()) if gauges else None
+    m = res["meta"]
+    L = ["# meshprobe benchmark results", "",
+         f"Written by `just bench` (bench/bench.py) on {m['date']}; every figure, ratio and verdict below is "
+         "computed by that run. The analysis of missed goals is bench/NOTES.md, appended at the end.", "",
+         f"- machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['mem_gib']} GiB; load average before the run: {m['load_before']}",
+         f"- Envoy: {m['envoy']}, V8",
+         f"- module: dist/meshprobe.wasm, {size['bytes']} bytes ({kib(size['bytes'])}), sha256 {m['wasm_sha'][:16]}…",
+         f"- CPU per request: each scenario in its own Envoy, one worker pinned to CPU 1, wrk (1 thread, "
+         f"16 connections) on CPU 0; {m['rounds']} rounds of {m['seconds']} s per scenario, interleaved; medians. "
+         "CPU is the Envoy process's user + system time over the requests served.",
+         f"- mode: {m['mode']}; the whole run took {m['elapsed_s'] / 60:.1f} min", ""]
+
+    goals = goal_rows(res)
     L += ["## Goals (issue 13)", ""]
-    L += table(["goal", ">measured", "target", "verdict"], [(g, v, t, verdict(ok)) for g, v, t, ok in goals])
+    if baseline:
+        before = goal_rows(baseline)
+        L += [f"Before: the figures of the baseline run in bench/baseline.json ({baseline['meta']['date']}, "
+              f"module sha256 {baseline['meta']['wasm_sha'][:16]}…, {baseline['meta']['mode']} mode), same bench.", ""]
+        L += table(["goal", ">before", ">now", "target", "verdict"],
+                   [(g, b[1], v, t, verdict(ok)) for (g, v, t, ok), b in zip(goals, before)])
+    else:
+        L += table(["goal", ">measured", "target", "verdict"], [(g, v, t, verdict(ok)) for g, v, t, ok in goals])
     met = sum(ok for *_, ok in goals)
     L += ["", f"{met} of {len(goals)} goals met.", ""]
 
