@@ -1,6 +1,6 @@
 """bench/RESULTS.md from one run's figures (bench.py's `results` dict).
 Every value, ratio and verdict here is computed from the measurements."""
-import os
+import statistics
 
 FLOOR_FILES = [
     ("(a)", "bench/noop.wat", "every callback returns \"continue\"; only the exports Envoy needs"),
@@ -28,21 +28,36 @@ def table(header, rows):
     return out
 
 
+def paired(cpu, a, b):
+    """(median, lowest, highest) over the rounds of a's CPU / b's in the same
+    round: the rounds are interleaved, so each pair was measured within
+    seconds of each other, and drift of the machine's load between rounds
+    cancels out."""
+    ra, rb = cpu[a]["rounds_cpu_us"], cpu[b]["rounds_cpu_us"]
+    rs = [x / y for x, y in zip(ra, rb) if y]
+    return statistics.median(rs), min(rs), max(rs)
+
+
+def fmt_ratio(r):
+    med, lo, hi = r
+    return f"{med:.2f}" if lo == hi else f"{med:.2f} ({lo:.2f}–{hi:.2f})"
+
+
 def goal_rows(res):
     """[(goal, measured, target, met)] of one run, always in this order."""
     cpu = res["cpu"]["scenarios"]
-    us = lambda k: cpu[k]["cpu_us"]
-    ratio = lambda a, b: us(a) / us(b)
+    ratio = lambda a, b: paired(cpu, a, b)[0]
+    rtext = lambda a, b: fmt_ratio(paired(cpu, a, b))
     size, mem, load, storm, fan = res["size"], res["memory"], res["load"], res["storm"], res["fan_out"]
     init = mem["initial"]
     mem_max = lambda gauges: max(gauges.values()) if gauges else None
     demo_max, before_max, after_max = mem_max(mem["demo"]), mem_max(storm["memory_before"]), mem_max(storm["memory_after"])
     storm_max = max(storm["hits"].values())
     goals = [
-        ("app traffic: meshprobe pass-through / (a) empty filter", f"{ratio('mp_app', 'a'):.2f}", "≤ 1.05", ratio("mp_app", "a") <= 1.05),
-        ("liveness: meshprobe / (d) minimal local reply", f"{ratio('mp_live', 'd'):.2f}", "≤ 1.10", ratio("mp_live", "d") <= 1.10),
-        ("readiness from cache (5 checks): meshprobe / (d) minimal local reply", f"{ratio('mp_ready', 'd'):.2f}", "≤ 1.15", ratio("mp_ready", "d") <= 1.15),
-        ("readiness from cache / native `health_check` (the first target)", f"{ratio('mp_ready', 'native'):.2f}", "≤ 1.5", ratio("mp_ready", "native") <= 1.5),
+        ("app traffic: meshprobe pass-through / (a) empty filter", rtext("mp_app", "a"), "≤ 1.05", ratio("mp_app", "a") <= 1.05),
+        ("liveness: meshprobe / (d) minimal local reply", rtext("mp_live", "d"), "≤ 1.10", ratio("mp_live", "d") <= 1.10),
+        ("readiness from cache (5 checks): meshprobe / (d) minimal local reply", rtext("mp_ready", "d"), "≤ 1.15", ratio("mp_ready", "d") <= 1.15),
+        ("readiness from cache / native `health_check` (the first target)", rtext("mp_ready", "native"), "≤ 1.5", ratio("mp_ready", "native") <= 1.5),
         ("dist/meshprobe.wasm size", f"{size['bytes']:,} bytes ({kib(size['bytes'])})", f"≤ {size['limit']:,} bytes (200 KiB)", size["bytes"] <= size["limit"]),
     ]
     for label, v in (("after on_configure, demo policy", demo_max), ("after on_configure, storm policy", before_max),
@@ -53,7 +68,7 @@ def goal_rows(res):
     l100 = load[100]["median_max_ms"]
     goals += [
         ("on_configure, 100 endpoints / 1,000 checks (slowest call of a start, median of starts)", f"{l100:.1f} ms", "< 50 ms", l100 < 50),
-        ("per-probe cost: readiness 100-endpoint / 1-endpoint policy", f"{ratio('scale100', 'scale1'):.2f}", "≤ 1.05 (≈ 1.0)", ratio("scale100", "scale1") <= 1.05),
+        ("per-probe cost: readiness 100-endpoint / 1-endpoint policy", rtext("scale100", "scale1"), "≤ 1.05 (≈ 1.0)", ratio("scale100", "scale1") <= 1.05),
         (f"storm: callouts per dependency in {storm['seconds']} s at TTL {storm['ttl_s']} s (most of a, b, c)", f"{storm_max}", f"≤ {storm['limit']}", storm_max <= storm["limit"]),
         ("fan-out: p50 of a probe over 10 dependencies of 100 ms each", f"{fan['p50_ms']:.1f} ms", "≤ 120 ms", fan["p50_ms"] <= 120),
     ]
@@ -63,10 +78,9 @@ def goal_rows(res):
 def render(res, notes=None, baseline=None):
     cpu = res["cpu"]["scenarios"]
     us = lambda k: cpu[k]["cpu_us"]
-    ratio = lambda a, b: us(a) / us(b)
+    ratio = lambda a, b: paired(cpu, a, b)[0]
     size, mem, load, storm, fan = res["size"], res["memory"], res["load"], res["storm"], res["fan_out"]
     init = mem["initial"]
-    mem_max = lambda gauges: max(gauges.values()) if gauges else None
     m = res["meta"]
     L = ["# meshprobe benchmark results", "",
          f"Written by `just bench` (bench/bench.py) on {m['date']}; every figure, ratio and verdict below is "
@@ -76,7 +90,8 @@ def render(res, notes=None, baseline=None):
          f"- module: dist/meshprobe.wasm, {size['bytes']} bytes ({kib(size['bytes'])}), sha256 {m['wasm_sha'][:16]}…",
          f"- CPU per request: each scenario in its own Envoy, one worker pinned to CPU 1, wrk (1 thread, "
          f"16 connections) on CPU 0; {m['rounds']} rounds of {m['seconds']} s per scenario, interleaved; medians. "
-         "CPU is the Envoy process's user + system time over the requests served.",
+         "CPU is the Envoy process's user + system time over the requests served. A CPU ratio is the median over "
+         "the rounds of the ratio within each round, with the lowest and the highest in brackets.",
          f"- mode: {m['mode']}; the whole run took {m['elapsed_s'] / 60:.1f} min", ""]
 
     goals = goal_rows(res)
@@ -84,7 +99,8 @@ def render(res, notes=None, baseline=None):
     if baseline:
         before = goal_rows(baseline)
         L += [f"Before: the figures of the baseline run in bench/baseline.json ({baseline['meta']['date']}, "
-              f"module sha256 {baseline['meta']['wasm_sha'][:16]}…, {baseline['meta']['mode']} mode), same bench.", ""]
+              f"module sha256 {baseline['meta']['wasm_sha'][:16]}…, {baseline['meta']['mode']} mode, load average before "
+              f"that run {baseline['meta']['load_before']}), same bench. Ratios of two runs compare; their µs do not.", ""]
         L += table(["goal", ">before", ">now", "target", "verdict"],
                    [(g, b[1], v, t, verdict(ok)) for (g, v, t, ok), b in zip(goals, before)])
     else:
@@ -107,7 +123,7 @@ def render(res, notes=None, baseline=None):
         rows, prev = [], None
         first = keys[0]
         for k in keys:
-            step = "" if prev is None else f"{ratio(k, prev):.2f}"
+            step = "" if prev is None else fmt_ratio(paired(cpu, k, prev))
             delta = "" if prev is None else f"{us(k) - us(prev):+.2f}"
             rows.append((cpu[k]["label"], f"{us(k):.2f}", step, delta, f"{ratio(k, first):.2f}"))
             prev = k
@@ -139,15 +155,15 @@ def render(res, notes=None, baseline=None):
                     for k, v in cross.items()])
         L += [""]
     L += ["Other ratios (same run):", ""]
-    other = [("(d) minimal local reply / (a) empty filter passing to a direct_response", ratio("d", "a")),
-             ("(a) empty filter / no filter: any Wasm filter on app traffic", ratio("a", "none")),
-             ("meshprobe pass-through / no filter", ratio("mp_app", "none")),
-             ("meshprobe scoped to probe routes / no filter (app traffic)", ratio("mp_scoped", "none")),
-             ("(d) minimal local reply / native `health_check`", ratio("d", "native")),
-             ("meshprobe liveness / (f) everything a Rust SDK probe answer cannot avoid", ratio("mp_live", "f")),
-             ("meshprobe readiness from cache / (f)", ratio("mp_ready", "f")),
-             ("meshprobe liveness / native `health_check`", ratio("mp_live", "native"))]
-    L += table(["ratio", ">value"], [(n, f"{v:.2f}") for n, v in other]) + [""]
+    other = [("(d) minimal local reply / (a) empty filter passing to a direct_response", paired(cpu, "d", "a")),
+             ("(a) empty filter / no filter: any Wasm filter on app traffic", paired(cpu, "a", "none")),
+             ("meshprobe pass-through / no filter", paired(cpu, "mp_app", "none")),
+             ("meshprobe scoped to probe routes / no filter (app traffic)", paired(cpu, "mp_scoped", "none")),
+             ("(d) minimal local reply / native `health_check`", paired(cpu, "d", "native")),
+             ("meshprobe liveness / (f) everything a Rust SDK probe answer cannot avoid", paired(cpu, "mp_live", "f")),
+             ("meshprobe readiness from cache / (f)", paired(cpu, "mp_ready", "f")),
+             ("meshprobe liveness / native `health_check`", paired(cpu, "mp_live", "native"))]
+    L += table(["ratio", ">value"], [(n, fmt_ratio(v)) for n, v in other]) + [""]
 
     # ------------------------------------------------------------ size
     L += ["## Size", "",
@@ -213,7 +229,7 @@ def render(res, notes=None, baseline=None):
                      f"{load[n]['median_max_ms']:.1f}", load[n]["host_calls"]))
     L += table(["policy", ">JSON bytes", "on_configure calls per start, ms", ">slowest (median)", ">host calls in one call"], rows)
     L += ["", f"Per-probe cost (readiness from cache, same request and 10 checks): 1-endpoint policy {us('scale1'):.2f} µs, "
-          f"100-endpoint policy, last endpoint {us('scale100'):.2f} µs: ratio {ratio('scale100', 'scale1'):.2f} "
+          f"100-endpoint policy, last endpoint {us('scale100'):.2f} µs: ratio {fmt_ratio(paired(cpu, 'scale100', 'scale1'))} "
           f"(spreads {cpu['scale1']['spread_pct']:.0f}% and {cpu['scale100']['spread_pct']:.0f}% in this run).", ""]
 
     # ------------------------------------------------------------ storm, fan-out
