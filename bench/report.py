@@ -179,7 +179,9 @@ def render(res, notes=None, baseline=None):
               + ("byte for byte dist/meshprobe.wasm." if t["identical"] else
                  f"{abs(diff):,} bytes {'more' if diff > 0 else 'less'} than dist/meshprobe.wasm (the linker's output "
                  "with symbols is not byte for byte the one without): the items are the module's, to within that.")
-              + " Custom sections are left out; % is of dist/meshprobe.wasm.", ""]
+              + " Custom sections are left out; % is of dist/meshprobe.wasm. An item bears the name of the function "
+              "the optimizers kept: code inlined into it counts under that name (e.g. the policy's decoding under "
+              "`on_configure`).", ""]
         pct = lambda b: f"{b / size['bytes'] * 100:.2f}%"
         name = lambda r: "`" + r["name"].replace("|", "\\|").replace("`", "'")[:110] + "`"
         L += ["Top 15 by shallow size (the item's own bytes):", ""]
