@@ -22,6 +22,7 @@ of issue 13), gives the goal table its "before" column.
 import argparse, datetime, hashlib, json, os, signal, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
 sys.path.insert(0, HERE)
 import cpu, harness, report, scale, size, storm  # noqa: E402
 
