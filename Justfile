@@ -127,11 +127,14 @@ demo: build
     cargo build --quiet --example demo_deps
     ENVOY="$(just envoy-path)" bash envoy/demo/run.sh
 
-# Benchmark against real Envoy (installs wrk and wabt); writes bench/RESULTS.md.
-bench: build
+# Installs wrk and wabt (apt-get) and twiggy (cargo) when missing. `just bench --quick`: a short
+# run for development, written to target/bench-quick/RESULTS.md. Options: python3 bench/bench.py --help.
+# Benchmark against real Envoy: every floor and goal of issue 13 in one run (6-8 min); writes bench/RESULTS.md.
+bench *args: build
     @if ! command -v wrk >/dev/null || ! command -v wat2wasm >/dev/null; then \
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk wabt >/dev/null; fi
-    python3 bench/bench.py "$(just envoy-path)" dist/meshprobe.wasm
+    @command -v twiggy >/dev/null || cargo install twiggy --locked --quiet
+    python3 bench/bench.py "$(just envoy-path)" dist/meshprobe.wasm {{args}}
 
 # OCI image of the module in dist/oci/ (OCI image layout; Wasm artifact media types Istio pulls; no Docker engine). Push: skopeo copy oci:dist/oci:<tag> docker://<registry>/<repo>/meshprobe:<tag>
 image tag="": build

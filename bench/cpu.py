@@ -1,0 +1,125 @@
+"""CPU per request: every floor and meshprobe scenario, each in its own Envoy
+(one worker pinned to CPU 1; wrk, 1 thread and 16 connections, on CPU 0),
+all started at once and measured interleaved, `rounds` rounds of `seconds`.
+The figure is Envoy's whole process CPU time (user + system) over the
+requests wrk completed."""
+import os, statistics, subprocess, tempfile
+
+import crossings
+import harness as h
+import policies
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# (key, label, floor module or None, kind, path, auth header?)
+#   kind: "none" no Wasm filter, "native" health_check, "wat" a floor module,
+#   "mp" meshprobe with policies.probes(), "scoped" meshprobe off on app
+#   routes, "scale1" / "scale100" meshprobe with policies.scale(n).
+SCENARIOS = [
+    ("none", "no filter, app traffic (direct_response)", None, "none", "/app", False),
+    ("a", "(a) empty Wasm filter, app traffic", "noop.wat", "wat", "/app", False),
+    ("b", "(b) (a) exporting every callback of the Rust SDK, app traffic", "sdk_exports.wat", "wat", "/app", False),
+    ("c", "(c) (b) + one `:path` read, app traffic", "path_read.wat", "wat", "/app", False),
+    ("mp_app", "meshprobe, app traffic (pass-through)", None, "mp", "/app", False),
+    ("mp_scoped", "meshprobe scoped to probe routes, app traffic", None, "scoped", "/app", False),
+    ("native", "native `health_check` filter, `/livez`", None, "native", "/livez", False),
+    ("d", "(d) minimal Wasm local reply (200 \"ok\")", "local_reply.wat", "wat", "/livez", False),
+    ("e", "(e) (d) with meshprobe's body and headers", "local_reply_headers.wat", "wat", "/livez", False),
+    ("f", "(f) (b) + (c) + (e): SDK exports, `:path` read, reply with headers", "probe_floor.wat", "wat", "/livez", False),
+    ("mp_live", "meshprobe liveness", None, "mp", "/livez", False),
+    ("mp_ready", "meshprobe readiness from cache (5 checks)", None, "mp", "/readyz", True),
+    ("scale1", "meshprobe readiness from cache, 1-endpoint policy (10 checks)", None, "scale1", "/readyz", True),
+    ("scale100", "meshprobe readiness from cache, 100-endpoint policy (1,000 checks), last endpoint", None, "scale100", "/readyz", True),
+]
+
+
+def build_floors(out_dir):
+    """wat2wasm every floor module into out_dir: {file.wat: path.wasm}."""
+    built = {}
+    for _, _, wat, *_ in SCENARIOS:
+        if wat and wat not in built:
+            dst = os.path.join(out_dir, wat.replace(".wat", ".wasm"))
+            subprocess.run(["wat2wasm", os.path.join(HERE, wat), "-o", dst], check=True)
+            built[wat] = dst
+    return built
+
+
+def configs(wasm, floors, deps5, deps10):
+    """{key: Envoy bootstrap} of every scenario."""
+    dep_clusters = "".join(h.cluster(f"dep{i}", p) for i, p in enumerate(deps5.ports()))
+    scale_clusters = "".join(h.cluster(f"c{i}", p) for i, p in enumerate(deps10.ports()))
+    mp = h.wasm_filter(wasm, policies.probes())
+    out = {}
+    for key, _, wat, kind, _, _ in SCENARIOS:
+        if kind == "none":
+            out[key] = h.bootstrap("")
+        elif kind == "native":
+            out[key] = h.bootstrap(h.NATIVE_HC)
+        elif kind == "wat":
+            out[key] = h.bootstrap(h.wasm_filter(floors[wat], {}))
+        elif kind == "mp":
+            out[key] = h.bootstrap(mp, h.APP_ROUTE, dep_clusters)
+        elif kind == "scoped":
+            out[key] = h.bootstrap(mp, h.SCOPED_ROUTES, dep_clusters)
+        else:
+            n = 1 if kind == "scale1" else 100
+            out[key] = h.bootstrap(h.wasm_filter(wasm, policies.scale(n)), h.APP_ROUTE, scale_clusters)
+    return out
+
+
+def answer_headers(env, path):
+    """The headers of one answer, without those Envoy adds itself."""
+    status, headers, body = env.get(path)
+    drop = {"date", "server", "content-length", "connection"}
+    return status, sorted((k.lower(), v) for k, v in headers if k.lower() not in drop), body.decode(errors="replace")
+
+
+def run(envoy, wasm, rounds, seconds, log=print):
+    """Measure every scenario; returns {"scenarios": {key: {...}}, "reply_check": {...},
+    "crossings": {key: {...}}}."""
+    floors = build_floors(tempfile.mkdtemp(prefix="meshprobe-floors-"))
+    deps5, deps10 = h.Deps(5), h.Deps(10)
+    cfgs = configs(wasm, floors, deps5, deps10)
+    envoys = {}
+    for key, label, *_ in SCENARIOS:
+        envoys[key] = h.Envoy(envoy, cfgs[key], workers=1, cpu=1)
+    # Floor (e) must answer with meshprobe's liveness body and headers.
+    reply_check = {"meshprobe": answer_headers(envoys["mp_live"], "/livez"),
+                   "floor_e": answer_headers(envoys["e"], "/livez")}
+    reply_check["same"] = reply_check["meshprobe"] == reply_check["floor_e"]
+    # Every scenario answers as it should before it is measured.
+    for key, label, _, kind, path, auth in SCENARIOS:
+        hdrs = dict([policies.AUTH_HEADER.split(": ", 1)]) if auth else {}
+        status, _, body = envoys[key].get(path, hdrs)
+        if status != 200:
+            raise RuntimeError(f"scenario {key} ({label}): {path} answered {status}: {body[:200]!r}")
+    # Warm up (first readiness result cached, V8 tiering, pools).
+    for key, _, _, _, path, auth in SCENARIOS:
+        h.wrk(envoys[key].port, path, 1, (policies.AUTH_HEADER,) if auth else ())
+    results = {key: [] for key, *_ in SCENARIOS}
+    for r in range(rounds):
+        for key, label, _, _, path, auth in SCENARIOS:
+            e = envoys[key]
+            before = e.cpu_seconds()
+            res = h.wrk(e.port, path, seconds, (policies.AUTH_HEADER,) if auth else ())
+            res["cpu_us"] = (e.cpu_seconds() - before) * 1e6 / max(res["requests"], 1)
+            results[key].append(res)
+            log(f"round {r + 1} {label}: {res['rps']:.0f} rps, {res['cpu_us']:.2f} us/req, "
+                f"p50 {res['p50']:.3f} ms, p99 {res['p99']:.3f} ms, non-2xx {res['non2xx']}")
+    out = {}
+    for key, label, wat, kind, path, auth in SCENARIOS:
+        runs = results[key]
+        med = {k: statistics.median(x[k] for x in runs) for k in ("rps", "cpu_us", "p50", "p99", "non2xx")}
+        cpus = [x["cpu_us"] for x in runs]
+        med["spread_pct"] = (max(cpus) - min(cpus)) / med["cpu_us"] * 100 if med["cpu_us"] else 0
+        med["rounds_cpu_us"] = cpus
+        med["rss_mib"] = envoys[key].rss_kib() / 1024
+        med.update(label=label, module=wat, path=path)
+        out[key] = med
+    for e in envoys.values():
+        e.close()
+    # The same Wasm scenarios once more, traced: VM entries and host calls per request.
+    cross = crossings.run(envoy, cfgs, SCENARIOS, log)
+    deps5.close()
+    deps10.close()
+    return {"scenarios": out, "reply_check": reply_check, "crossings": cross}
