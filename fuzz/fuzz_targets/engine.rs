@@ -120,7 +120,7 @@ fuzz_target!(|input: Input| {
                 let ctx = next_ctx;
                 next_ctx += 1;
                 let path = PATHS[usize::from(path) % PATHS.len()];
-                let r = engines[w].on_request(now, &mut store, ctx, path, &mut Headers(secret));
+                let r = engines[w].on_request(|| now, &mut store, ctx, path, &mut Headers(secret));
                 match r {
                     Request::Answer(Answer::Now(..)) => {
                         probes.insert(ctx, (w, State::Answered));

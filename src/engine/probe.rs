@@ -21,10 +21,11 @@ pub enum Request {
 
 impl Engine {
     /// A request from context `ctx`: classified, and when it is a probe,
-    /// handled as [`Engine::on_probe`] does.
+    /// handled as [`Engine::on_probe`] does. The clock is read for probes
+    /// only: app traffic costs no host call for it.
     pub fn on_request(
         &mut self,
-        now: u64,
+        now: impl FnOnce() -> u64,
         store: &mut dyn Store,
         ctx: Ctx,
         raw_path: &str,
@@ -45,7 +46,7 @@ impl Engine {
                     None => Request::Pass { new_path },
                 }
             }
-            Decision::Probe(probe) => Request::Answer(self.on_probe(now, store, ctx, probe)),
+            Decision::Probe(probe) => Request::Answer(self.on_probe(now(), store, ctx, probe)),
         }
     }
 

@@ -66,7 +66,7 @@ impl Stream {
     pub fn on_headers(
         &mut self,
         vm: &mut Vm,
-        now: u64,
+        now: impl Fn() -> u64,
         store: &mut dyn Store,
         path: &str,
         headers: &mut dyn RequestHeaders,
@@ -75,7 +75,7 @@ impl Stream {
         if vm.engine.wants_body(path, || headers.get("content-type")) {
             self.reading = Some(vm.engine.capture(headers));
             let then = match end {
-                true => self.on_body(vm, now, store, (&[], true), headers).0.then,
+                true => self.on_body(vm, now(), store, (&[], true), headers).0.then,
                 false => Then::Continue,
             };
             return Step {

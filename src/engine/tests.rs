@@ -39,7 +39,7 @@ pub(super) fn engine(me: u64, now: u64, store: &mut MemStore) -> Engine {
 
 /// A request with the secret at `now`.
 fn request(e: &mut Engine, store: &mut MemStore, now: u64, ctx: Ctx, path: &str) -> Request {
-    e.on_request(now, store, ctx, path, &mut Get(Some("s3cret")))
+    e.on_request(|| now, store, ctx, path, &mut Get(Some("s3cret")))
 }
 
 fn dispatches(fx: &[Effect]) -> Vec<Dispatch> {
@@ -77,7 +77,7 @@ fn answer_all(e: &mut Engine, store: &mut MemStore, now: u64, fx: &[Effect], sta
 fn liveness_is_answered_at_once_without_a_callout() {
     let mut store = MemStore::new();
     let mut e = engine(1, 0, &mut store);
-    let r = e.on_request(0, &mut store, 7, "/livez", &mut Get(None));
+    let r = e.on_request(|| 0, &mut store, 7, "/livez", &mut Get(None));
     assert!(
         matches!(r, Request::Answer(Answer::Now(ref reply, Source::Local)) if reply.status == 200)
     );
@@ -89,16 +89,18 @@ fn liveness_is_answered_at_once_without_a_callout() {
 fn ordinary_traffic_passes_and_an_unauthorized_probe_is_counted() {
     let mut store = MemStore::new();
     let mut e = engine(1, 0, &mut store);
-    let r = e.on_request(0, &mut store, 7, "/orders", &mut Get(None));
+    // App traffic costs no clock read (a host call).
+    let clock = || -> u64 { panic!("the clock was read for app traffic") };
+    let r = e.on_request(clock, &mut store, 7, "/orders", &mut Get(Some("s3cret")));
     assert_eq!(r, Request::Pass { new_path: None });
-    let r = e.on_request(0, &mut store, 8, "/readyz", &mut Get(Some("wrong")));
+    let r = e.on_request(|| 0, &mut store, 8, "/readyz", &mut Get(Some("wrong")));
     assert!(
         matches!(r, Request::Answer(Answer::Now(ref reply, Source::Local)) if reply.status == 404)
     );
     let fx = e.take_effects();
     assert_eq!(fx, vec![Effect::Count(Metric::Unauthorized(1))]);
     // Configured pass_through: goes on, counted, no callout.
-    let r = e.on_request(0, &mut store, 9, "/appz", &mut Get(None));
+    let r = e.on_request(|| 0, &mut store, 9, "/appz", &mut Get(None));
     assert_eq!(r, Request::Pass { new_path: None });
     assert_eq!(
         e.take_effects(),
@@ -288,7 +290,7 @@ fn a_new_policy_is_a_new_generation_and_shares_nothing_with_the_old() {
     let Ok((mut b, _)) = Engine::configure(other.as_bytes(), &|_| None, 2, 50, &mut store) else {
         panic!("valid policy")
     };
-    let r = b.on_request(60, &mut store, 8, "/readyz", &mut Get(Some("s3cret")));
+    let r = b.on_request(|| 60, &mut store, 8, "/readyz", &mut Get(Some("s3cret")));
     assert_eq!(r, Request::Answer(Answer::Waiting { deadline_ms: 760 }));
     assert_eq!(dispatches(&b.take_effects()).len(), 3);
 }

@@ -69,10 +69,10 @@ impl HttpContext for Filter {
             return Action::Continue;
         };
         let path = Headers.get(":path").unwrap_or_default();
-        let (now, end) = (now_ms(), end_of_stream);
+        let end = end_of_stream;
         let step = self
             .stream
-            .on_headers(&mut vm, now, &mut Shared, &path, &mut Headers, end);
+            .on_headers(&mut vm, now_ms, &mut Shared, &path, &mut Headers, end);
         let action = carry(&vm, step);
         execute(&mut vm, self.stream.ctx());
         action

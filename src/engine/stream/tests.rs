@@ -44,7 +44,7 @@ fn ordinary_traffic_goes_on_less_the_probe_header_and_its_body_is_not_read() {
     let mut store = MemStore::new();
     let mut vm = vm(&mut store, crate::fixtures::POLICY);
     let mut s = Stream::new(7);
-    let step = s.on_headers(&mut vm, 0, &mut store, "/orders", &mut get(true), false);
+    let step = s.on_headers(&mut vm, || 0, &mut store, "/orders", &mut get(true), false);
     let expected = Step {
         strip: strip(),
         path: None,
@@ -62,7 +62,7 @@ fn a_probe_answered_at_once_is_held_with_its_reply() {
     let mut store = MemStore::new();
     let mut vm = vm(&mut store, crate::fixtures::POLICY);
     let mut s = Stream::new(7);
-    let step = s.on_headers(&mut vm, 0, &mut store, "/livez", &mut get(false), true);
+    let step = s.on_headers(&mut vm, || 0, &mut store, "/livez", &mut get(false), true);
     assert!(
         matches!(step.then, Then::Reply(ref r) if r.status == 200),
         "{step:?}"
@@ -76,7 +76,7 @@ fn a_waiting_probe_is_held_and_its_end_tells_the_vm() {
     let mut store = MemStore::new();
     let mut vm = vm(&mut store, crate::fixtures::POLICY);
     let mut s = Stream::new(7);
-    let step = s.on_headers(&mut vm, 0, &mut store, "/readyz", &mut get(true), true);
+    let step = s.on_headers(&mut vm, || 0, &mut store, "/readyz", &mut get(true), true);
     assert_eq!(step, Step::then(Then::Pause));
     assert_eq!(vm.holding().2, 1);
     s.on_end(&mut vm);
@@ -111,7 +111,14 @@ fn a_grpc_probe_goes_on_less_the_secret_and_is_decided_on_its_body() {
     let mut store = MemStore::new();
     let mut vm = vm(&mut store, &grpc_policy());
     let mut s = Stream::new(7);
-    let step = s.on_headers(&mut vm, 0, &mut store, CHECK_PATH, &mut grpc(true), false);
+    let step = s.on_headers(
+        &mut vm,
+        || 0,
+        &mut store,
+        CHECK_PATH,
+        &mut grpc(true),
+        false,
+    );
     let on = Step {
         strip: strip(),
         path: None,
@@ -136,7 +143,14 @@ fn a_grpc_call_for_another_service_goes_on_untouched() {
     let mut store = MemStore::new();
     let mut vm = vm(&mut store, &grpc_policy());
     let mut s = Stream::new(7);
-    s.on_headers(&mut vm, 0, &mut store, CHECK_PATH, &mut grpc(true), false);
+    s.on_headers(
+        &mut vm,
+        || 0,
+        &mut store,
+        CHECK_PATH,
+        &mut grpc(true),
+        false,
+    );
     let body = framed("orders");
     let step = s.on_body(&mut vm, 0, &mut store, (&body, true), &mut List(Vec::new()));
     assert_eq!(step, (Step::then(Then::Continue), false));
@@ -149,7 +163,7 @@ fn a_grpc_probe_without_a_body_is_decided_with_its_headers() {
     let mut vm = vm(&mut store, &grpc_policy());
     let mut s = Stream::new(7);
     // No body: no message, so the app's to answer; the secret still goes.
-    let step = s.on_headers(&mut vm, 0, &mut store, CHECK_PATH, &mut grpc(true), true);
+    let step = s.on_headers(&mut vm, || 0, &mut store, CHECK_PATH, &mut grpc(true), true);
     let on = Step {
         strip: strip(),
         path: None,

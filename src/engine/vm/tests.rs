@@ -17,7 +17,7 @@ fn vm(store: &mut MemStore) -> Vm {
 fn wait(vm: &mut Vm, store: &mut MemStore, ctx: Ctx, now: u64) -> u64 {
     match vm
         .engine
-        .on_request(now, store, ctx, "/readyz", &mut Get(Some("s3cret")))
+        .on_request(|| now, store, ctx, "/readyz", &mut Get(Some("s3cret")))
     {
         Request::Answer(Answer::Waiting { deadline_ms }) => {
             vm.wait(ctx, deadline_ms);
@@ -338,9 +338,13 @@ fn a_refused_dispatch_names_its_cause() {
         (12, false, "status 12"),
     ] {
         let mut vm = vm(&mut store);
-        let _ = vm
-            .engine
-            .on_request(0, &mut store, 7, "/deep?verbose", &mut Get(Some("s3cret")));
+        let _ = vm.engine.on_request(
+            || 0,
+            &mut store,
+            7,
+            "/deep?verbose",
+            &mut Get(Some("s3cret")),
+        );
         let mut d = vm.effects(ROOT).into_iter().find_map(|e| match e {
             Effect::Dispatch(d) => Some(d),
             _ => None,
