@@ -100,6 +100,8 @@ pub enum Effect {
         source: Source,
     },
     Count(Metric),
+    /// Add `n` to a counter: the counts of a tick, batched by [`Vm`].
+    Add(Metric, u64),
     /// Set a gauge or record a histogram sample.
     Record(Metric, u64),
     Log(Level, String),

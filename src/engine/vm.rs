@@ -11,6 +11,8 @@ use super::{
 use crate::grpc::GrpcResponse;
 use crate::outcome::{CalloutResponse, DispatchError};
 use crate::render::Reply;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The proxy-wasm ABI's status codes a dispatch can fail with.
 pub mod status {
@@ -49,13 +51,38 @@ pub struct Vm {
     ready: Vec<Effect>,
     memory: u64,
     /// The host's ids of the metrics defined so far.
-    metrics: Vec<(Metric, u32)>,
+    metrics: HashMap<Metric, u32, Fnv>,
     /// The host's handle to wake the root context with (its shared queue).
     pub queue: Option<u32>,
+    /// Counters not yet handed to the host, with their increase: flushed
+    /// on the tick (when the VM has one), so a probe costs no host call
+    /// per counter.
+    counts: HashMap<Metric, u64, Fnv>,
+    batch: bool,
 }
+
+/// A cheap hasher for the metric maps, looked up on every probe: their
+/// keys are a few small integers, and no outsider chooses them.
+#[derive(Default, Clone, Copy)]
+struct FnvHasher(u64);
+
+impl Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type Fnv = BuildHasherDefault<FnvHasher>;
 
 impl Vm {
     pub fn new(engine: Engine, root: Ctx) -> Vm {
+        let engine_ticks = engine.tick_ms().is_some();
         Vm {
             engine,
             root,
@@ -64,8 +91,10 @@ impl Vm {
             waiting: Vec::new(),
             ready: Vec::new(),
             memory: 0,
-            metrics: Vec::new(),
+            metrics: HashMap::default(),
             queue: None,
+            counts: HashMap::default(),
+            batch: engine_ticks,
         }
     }
 
@@ -191,6 +220,16 @@ impl Vm {
                 self.waiting.retain(|(c, _)| c != ctx);
             }
         }
+        if self.batch {
+            let counts = &mut self.counts;
+            out.retain(|effect| {
+                let Effect::Count(m) = effect else {
+                    return true;
+                };
+                *counts.entry(*m).or_insert(0) += 1;
+                false
+            });
+        }
         if !self.ready.is_empty() {
             let mut ready = std::mem::take(&mut self.ready);
             ready.append(&mut out);
@@ -230,8 +269,8 @@ impl Vm {
     /// The tick, in the root context, with the VM's linear memory in
     /// bytes: the engine's tick, then the last resort for any probe the
     /// engine left unanswered past its deadline plus one tick (the
-    /// simulator proves it never does: a 503 with a warning), and the
-    /// memory gauge when it moved.
+    /// simulator proves it never does: a 503 with a warning), the memory
+    /// gauge when it moved, and the counters counted since the last tick.
     pub fn on_tick(&mut self, now: u64, store: &mut dyn Store, memory: u64) {
         self.engine.on_tick(now, store);
         let mut ready = self.effects(self.root);
@@ -253,6 +292,9 @@ impl Vm {
             self.memory = memory;
             ready.push(Effect::Record(Metric::VmMemory, memory));
         }
+        for (m, n) in self.counts.iter_mut().filter(|(_, n)| **n > 0) {
+            ready.push(Effect::Add(*m, std::mem::take(n)));
+        }
         self.ready = ready;
     }
 
@@ -264,12 +306,12 @@ impl Vm {
         m: Metric,
         define: impl FnOnce(MetricKind, &str) -> Option<u32>,
     ) -> Option<u32> {
-        if let Some((_, id)) = self.metrics.iter().find(|(k, _)| *k == m) {
+        if let Some(id) = self.metrics.get(&m) {
             return Some(*id);
         }
         let (kind, name) = m.define(self.engine.policy(), self.engine.me())?;
         let id = define(kind, &name)?;
-        self.metrics.push((m, id));
+        self.metrics.insert(m, id);
         Some(id)
     }
 

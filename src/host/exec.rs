@@ -88,6 +88,10 @@ pub fn execute(vm: &mut Vm, current: Ctx) {
                 Effect::Count(m) => {
                     let _ = vm.metric(m, define).map(|id| host::increment_metric(id, 1));
                 }
+                Effect::Add(m, n) => {
+                    let n = i64::try_from(n).unwrap_or(i64::MAX);
+                    let _ = vm.metric(m, define).map(|id| host::increment_metric(id, n));
+                }
                 Effect::Record(m, value) => {
                     let _ = vm
                         .metric(m, define)

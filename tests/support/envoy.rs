@@ -326,7 +326,12 @@ impl Envoy {
     }
 
     /// GET on the admin port: (status, body), `None` when it cannot connect.
+    /// Statistics are read two ticks late: a VM hands its counters to
+    /// Envoy on its tick (every 20 ms), added up.
     pub fn admin_get(&self, path: &str) -> Option<(u16, String)> {
+        if path.starts_with("/stats") {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let r = super::http::try_request(self.admin, "GET", path, &[], "HTTP/1.1")?;
         Some((r.status, r.body))
     }

@@ -368,3 +368,37 @@ fn a_refused_dispatch_names_its_cause() {
         store = MemStore::new();
     }
 }
+
+#[test]
+fn counters_reach_the_host_added_up_on_the_tick() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    for endpoint in [1, 1, 2, 1] {
+        vm.engine.unauthorized(endpoint);
+    }
+    assert!(vm.effects(7).is_empty(), "no host call per count");
+    vm.on_tick(20, &mut store, 0);
+    let mut adds: Vec<_> = vm
+        .effects(ROOT)
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Add(Metric::Unauthorized(e), n) => Some((e, n)),
+            _ => None,
+        })
+        .collect();
+    adds.sort_unstable();
+    assert_eq!(adds, [(1, 3), (2, 1)]);
+    vm.on_tick(40, &mut store, 0);
+    assert!(!vm
+        .effects(ROOT)
+        .iter()
+        .any(|e| matches!(e, Effect::Add(..))));
+    // A VM without a tick (no checks) hands each count over at once.
+    let live = br#"{"endpoints": [{"name": "live", "path": "/livez", "access": "public"}]}"#;
+    let Ok((mut vm, None)) = Vm::configure(live, &|_| None, 3, 0, &mut store) else {
+        panic!("refused, or a queue without checks")
+    };
+    let _ = vm.effects(3);
+    vm.engine.unauthorized(0);
+    assert_eq!(vm.effects(7), vec![Effect::Count(Metric::Unauthorized(0))]);
+}
