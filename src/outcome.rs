@@ -9,8 +9,8 @@
 
 use crate::admin;
 use crate::failure::{size, truncate, Failure, Judgement};
+use crate::json::Value;
 use crate::policy::{BodyExpect, Check, CheckKind};
-use serde_json::Value;
 pub mod grpc;
 
 /// How much of a callout's body the host passes in to explain a 503/504.
@@ -162,7 +162,7 @@ fn body_matches(expect: &BodyExpect, body: &[u8]) -> Result<(), Failure> {
             }
         }
         BodyExpect::Pointer { pointer, accepted } => {
-            let json: Value = serde_json::from_slice(body).map_err(|e| Failure::BodyNotJson {
+            let json: Value = crate::json::from_slice(body).map_err(|e| Failure::BodyNotJson {
                 detail: e.to_string(),
             })?;
             let Some(found) = json.pointer(pointer) else {

@@ -6,7 +6,7 @@ use super::{
     MAX_DURATION_MS,
 };
 use crate::duration::format_millis;
-use serde_json::Value;
+use crate::json::Value;
 
 /// Largest `max_body` accepted: Envoy buffers the whole callout answer.
 const MAX_MAX_BODY: u64 = 16 * 1024 * 1024;
