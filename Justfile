@@ -45,7 +45,7 @@ build: setup
     mkdir -p dist
     python3 tools/strip_exports.py target/{{target}}/release/meshprobe.wasm \
         target/{{target}}/release/meshprobe.stripped.wasm src/host
-    wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --strip-debug \
+    wasm-opt -Oz --converge --enable-bulk-memory --enable-sign-ext --strip-debug --strip-producers \
         target/{{target}}/release/meshprobe.stripped.wasm -o dist/meshprobe.wasm
     @echo "dist/meshprobe.wasm: $(stat -c %s dist/meshprobe.wasm) bytes ($(( $(stat -c %s dist/meshprobe.wasm) / 1024 )) KiB)"
 

@@ -15,12 +15,50 @@ mod write;
 pub use parse::{from_slice, Error};
 pub use write::quote;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-/// A JSON object: keys sorted, as `serde_json::Map` without
-/// `preserve_order`.
-pub type Map = BTreeMap<String, Value>;
+/// A JSON object: keys sorted and unique (the last of duplicates wins), as
+/// `serde_json::Map` without `preserve_order`. A sorted vector: a
+/// `BTreeMap` cost the module some 6 KB.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Map(Vec<(String, Value)>);
+
+impl Map {
+    /// From entries in document order.
+    fn from_entries(mut entries: Vec<(String, Value)>) -> Map {
+        // Stable: equal keys keep their order, so the last one is kept.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match out.last_mut() {
+                Some(last) if last.0 == entry.0 => *last = entry,
+                _ => out.push(entry),
+            }
+        }
+        Map(out)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        let i = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        self.0.get(i).map(|(_, v)| v)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// A JSON number: kept as parsed, an integer when it is one.
 #[derive(Debug, Clone, Copy)]

@@ -231,7 +231,7 @@ impl Parser<'_> {
     }
 
     fn object(&mut self) -> Result<Map> {
-        let mut map = Map::new();
+        let mut entries = Vec::new();
         let mut first = true;
         loop {
             let Some(peek) = self.whitespace() else {
@@ -239,7 +239,7 @@ impl Parser<'_> {
             };
             if peek == b'}' {
                 self.i += 1;
-                return Ok(map);
+                return Ok(Map::from_entries(entries));
             }
             if !first {
                 if peek != b',' {
@@ -264,7 +264,7 @@ impl Parser<'_> {
                 None => return Err(self.peek_error(Code::EofWhileParsingObject)),
             }
             let value = self.value()?;
-            map.insert(key, value);
+            entries.push((key, value));
         }
     }
 
