@@ -163,7 +163,7 @@ fn numbers_compare_as_in_serde_json() {
 
 #[test]
 fn pointers_find_what_serde_json_finds() {
-    let doc = r#"{"a":{"b":[10,{"c~d":1,"e/f":2}]},"":3,"0":4,"arr":[1,2]}"#;
+    let doc = r#"{"a":{"b":[10,{"c~d":1,"e/f":2}]},"":3,"0":4,"arr":[1,2],"~1":5,"/":6,"~":7}"#;
     let ours = from_slice(doc.as_bytes()).unwrap();
     let theirs: serde_json::Value = serde_json::from_str(doc).unwrap();
     for p in [
