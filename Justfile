@@ -37,12 +37,16 @@ setup:
 envoy-path: setup
     @"{{venv}}/bin/python" -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))'
 
-# Build the module: dist/meshprobe.wasm, optimized with wasm-opt -Oz.
+# Build the module: dist/meshprobe.wasm, without the proxy-wasm callbacks it
+# never needs (tools/strip_exports.py says why each may go), optimized with
+# wasm-opt -Oz (which then drops their dead code).
 build: setup
     cargo build --release --target {{target}} --lib
     mkdir -p dist
-    wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --strip-debug \
-        target/{{target}}/release/meshprobe.wasm -o dist/meshprobe.wasm
+    python3 tools/strip_exports.py target/{{target}}/release/meshprobe.wasm \
+        target/{{target}}/release/meshprobe.stripped.wasm src/host
+    wasm-opt -Oz --converge --enable-bulk-memory --enable-sign-ext --strip-debug --strip-producers \
+        target/{{target}}/release/meshprobe.stripped.wasm -o dist/meshprobe.wasm
     @echo "dist/meshprobe.wasm: $(stat -c %s dist/meshprobe.wasm) bytes ($(( $(stat -c %s dist/meshprobe.wasm) / 1024 )) KiB)"
 
 # The module with its test hooks (a header that fails the VM), for the

@@ -5,10 +5,10 @@
 //! port. Each function judges one admin answer's body.
 
 use crate::failure::{truncate, Failure, Judgement};
-use serde_json::Value;
+use crate::json::Value;
 
 fn json(body: &[u8], what: &str) -> Result<Value, Judgement> {
-    serde_json::from_slice(body).map_err(|e| {
+    crate::json::from_slice(body).map_err(|e| {
         Judgement::Fail(Failure::AdminNotJson {
             what: what.into(),
             detail: e.to_string(),

@@ -6,6 +6,9 @@
 use crate::policy::{CachePolicy, OnMiss, Policy};
 use crate::report::{Health, Report};
 
+mod stored;
+pub use stored::{decode, encode};
+
 /// Margin added to a run's deadline for its lease: a worker that dies
 /// mid-run blocks the next run for at most deadline + this.
 pub const LEASE_MARGIN_MS: u64 = 200;
@@ -51,15 +54,6 @@ impl Lease {
     pub fn held_by_other(&self, me: u64, now_ms: u64) -> bool {
         self.owner != me && self.expires_ms > now_ms
     }
-}
-
-/// A cached result as stored in shared data.
-pub fn encode(report: &Report) -> Vec<u8> {
-    serde_json::to_vec(report).unwrap_or_default()
-}
-
-pub fn decode(bytes: &[u8]) -> Option<Report> {
-    serde_json::from_slice(bytes).ok()
 }
 
 /// What to do with a probe.

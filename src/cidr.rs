@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+mod ip;
+
 /// An address range: the first `bits` bits of `net`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -18,7 +20,7 @@ impl Cidr {
             Some((a, b)) => (a, Some(b)),
             None => (text, None),
         };
-        let net: IpAddr = addr.parse().map_err(|_| {
+        let net = ip::parse(addr).ok_or_else(|| {
             format!("{text:?} is not an address or range (e.g. \"10.0.0.0/8\", \"fd00::/8\")")
         })?;
         let max = if net.is_ipv4() { 32 } else { 128 };
@@ -32,7 +34,7 @@ impl Cidr {
         if mask(net, bits) != net {
             return Err(format!(
                 "{text:?} has bits set past its prefix length (did you mean {}/{bits}?)",
-                mask(net, bits)
+                ip::text(mask(net, bits))
             ));
         }
         Ok(Cidr { net, bits })
@@ -65,16 +67,16 @@ fn mask(addr: IpAddr, bits: u8) -> IpAddr {
 /// bare address); `None` for anything else (e.g. a pipe path).
 pub fn source_ip(text: &str) -> Option<IpAddr> {
     let text = text.trim();
-    if let Ok(ip) = text.parse::<IpAddr>() {
+    if let Some(ip) = ip::parse(text) {
         return Some(ip);
     }
     if let Some(rest) = text.strip_prefix('[') {
         let (ip, _) = rest.split_once(']')?;
-        return ip.parse().ok();
+        return ip::parse(ip);
     }
     let (ip, port) = text.rsplit_once(':')?;
     port.parse::<u16>().ok()?;
-    ip.parse().ok()
+    ip::parse(ip)
 }
 
 #[cfg(test)]

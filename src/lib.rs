@@ -26,6 +26,7 @@ pub mod engine;
 pub mod failure;
 pub mod format;
 pub mod grpc;
+pub mod json;
 pub mod metrics;
 pub mod negotiate;
 pub mod outcome;

@@ -2,10 +2,9 @@
 
 use crate::failure::Failure;
 use crate::policy::StatusCodes;
-use serde::{Deserialize, Serialize};
 
 /// Health of one check or of a whole endpoint. Ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {
     Pass,
     Warn,
@@ -33,7 +32,7 @@ impl Health {
 }
 
 /// One check's result within a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckReport {
     pub name: String,
     pub health: Health,
@@ -45,7 +44,6 @@ pub struct CheckReport {
     /// it); `None` when it passed.
     /// Not in the shared result (see [`Failure`]): only the worker that
     /// ran the check counts its metrics.
-    #[serde(skip)]
     pub failure: Option<Failure>,
     pub latency_ms: u64,
     /// When the result was taken (host clock, ms since the Unix epoch).
@@ -117,7 +115,7 @@ impl CheckReport {
 }
 
 /// The result of running an endpoint's checks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub endpoint: String,
     pub health: Health,

@@ -206,7 +206,13 @@ fuzz_target!(|input: Input<'_>| {
             pointer_len = pointer.len();
             BodyExpect::Pointer {
                 pointer,
-                accepted: accepted.iter().map(Json::value).collect(),
+                // The module's own JSON value (src/json), from serde_json's text.
+                accepted: accepted
+                    .iter()
+                    .filter_map(|j| {
+                        meshprobe::json::from_slice(j.value().to_string().as_bytes()).ok()
+                    })
+                    .collect(),
             }
         }
     });
@@ -323,7 +329,10 @@ fuzz_target!(|input: Input<'_>| {
         assert_eq!(report.reason.is_some(), report.health != Health::Pass);
         assert!(report.reason.as_ref().is_none_or(|r| !r.is_empty()));
         // The reason is the typed failure's text, the metric label its label.
-        assert_eq!(report.reason, report.failure.as_ref().map(Failure::to_string));
+        assert_eq!(
+            report.reason,
+            report.failure.as_ref().map(Failure::to_string)
+        );
         let label = metrics::outcome(&report);
         match &outcome {
             Err(f) => assert_eq!(label, f.label()),

@@ -181,3 +181,42 @@ fn age_in_whole_seconds() {
     assert_eq!(age_secs(1_000, 2_999), 1);
     assert_eq!(age_secs(5_000, 1_000), 0);
 }
+
+#[test]
+fn stored_results_keep_the_format_serde_derive_wrote() {
+    let mut r = Report::new(
+        "ready",
+        vec![
+            CheckReport::at("db", true, Ok(()), 3, 7),
+            CheckReport::at(
+                "c\"x",
+                false,
+                Err(Failure::Slow {
+                    took_ms: 5,
+                    limit_ms: 4,
+                }),
+                5,
+                8,
+            ),
+        ],
+    );
+    r.at_ms = 9;
+    r.notes = vec!["unknown \"zz\"".into()];
+    let reason = r.checks[1].reason.clone().unwrap();
+    let text = String::from_utf8(encode(&r)).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{{\"endpoint\":\"ready\",\"health\":\"Warn\",\"checks\":[\
+             {{\"name\":\"db\",\"health\":\"Pass\",\"critical\":true,\"reason\":null,\"latency_ms\":3,\"at_ms\":7,\"component_type\":\"component\"}},\
+             {{\"name\":\"c\\\"x\",\"health\":\"Warn\",\"critical\":false,\"reason\":\"{reason}\",\"latency_ms\":5,\"at_ms\":8,\"component_type\":\"component\"}}],\
+             \"at_ms\":9,\"notes\":[\"unknown \\\"zz\\\"\"]}}"
+        )
+    );
+    let mut back = r.clone();
+    back.checks[1].failure = None;
+    assert_eq!(decode(text.as_bytes()), Some(back));
+    // Fields in any order, as serde's derive read them.
+    let reordered = br#"{"notes":[],"at_ms":1,"checks":[],"health":"Fail","endpoint":"e"}"#;
+    assert_eq!(decode(reordered).map(|r| r.health), Some(Health::Fail));
+}

@@ -48,9 +48,8 @@ fn failure(code: u32, message: &str, timeout_ms: u64) -> Failure {
     }
     if message.starts_with("upstream connect error") {
         // "... reset reason: <reason>{<Envoy's response code details>}".
-        let reason = message
-            .split_once("reset reason: ")
-            .map(|(_, d)| d.split('{').next().unwrap_or(d).trim())
+        let reason = super::after(message, "reset reason: ")
+            .map(|d| d.split('{').next().unwrap_or(d).trim())
             .filter(|d| !d.is_empty())
             .unwrap_or("upstream connect error");
         if reason.starts_with("protocol error") {

@@ -3,7 +3,7 @@
 use super::decode::{index, is_token, type_name, Errors, Obj};
 use super::{fields, Authorization, Unauthorized};
 use crate::cidr::Cidr;
-use serde_json::Value;
+use crate::json::Value;
 
 /// The values of `on_unauthorized`.
 pub(super) const UNAUTHORIZED_CHOICES: &[(&str, Unauthorized)] = &[

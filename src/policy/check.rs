@@ -6,7 +6,7 @@ use super::{
     MAX_DURATION_MS,
 };
 use crate::duration::format_millis;
-use serde_json::Value;
+use crate::json::Value;
 
 /// Largest `max_body` accepted: Envoy buffers the whole callout answer.
 const MAX_MAX_BODY: u64 = 16 * 1024 * 1024;
@@ -83,7 +83,7 @@ pub(super) fn check(value: &Value, path: &str, errs: &mut Errors) -> Option<Chec
     let mut headers = Vec::new();
     let headers_field = if grpc { "metadata" } else { "headers" };
     if let Some(map) = obj.object(headers_field, errs) {
-        for (k, v) in map {
+        for (k, v) in map.iter() {
             let hpath = obj.path_of(headers_field) + "." + k;
             let lower = k.to_ascii_lowercase();
             if !is_token(&lower) || lower.starts_with(':') {

@@ -8,7 +8,7 @@
 
 use super::fields::FieldDoc;
 use super::ConfigError;
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 /// Collects configuration errors while decoding and validating.
 #[derive(Default, Debug)]
@@ -37,7 +37,7 @@ pub fn type_name(value: &Value) -> &'static str {
 
 /// An object being decoded: knows its path and which fields it accepts.
 pub struct Obj<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Map,
     path: String,
 }
 
@@ -133,7 +133,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn object(&self, key: &str, errs: &mut Errors) -> Option<&'a Map<String, Value>> {
+    pub fn object(&self, key: &str, errs: &mut Errors) -> Option<&'a Map> {
         match self.get(key)? {
             Value::Object(map) => Some(map),
             other => {

@@ -7,7 +7,7 @@ use super::{
     Unauthorized, DEFAULT_DEADLINE_MS, DEFAULT_MAX_STALE_MS, DEFAULT_TTL_MS, MAX_DURATION_MS,
 };
 use crate::duration::format_millis;
-use serde_json::Value;
+use crate::json::Value;
 
 pub(super) fn endpoint(
     value: &Value,

@@ -18,11 +18,11 @@ mod types;
 
 pub use types::*;
 
+use crate::json::Value;
 use authorization::authorization;
 use check::check;
 use decode::{index, Errors, Obj};
 use endpoint::{endpoint, resolve_includes};
-use serde_json::Value;
 
 impl Policy {
     /// Decodes and validates a policy. `env` looks up VM environment
@@ -37,7 +37,7 @@ impl Policy {
                 reason: "the plugin configuration is empty: meshprobe needs a policy (JSON)".into(),
             }]);
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let value: Value = crate::json::from_slice(bytes).map_err(|e| {
             vec![ConfigError {
                 path: String::new(),
                 reason: format!("the policy is not valid JSON: {e}"),

@@ -146,7 +146,7 @@ fn a_full_policy_validates_into_its_runtime_form() {
         p.checks[2].expect_body,
         Some(BodyExpect::Pointer {
             pointer: "/status/indicator".into(),
-            accepted: vec![serde_json::json!("none")]
+            accepted: vec![crate::json::Value::from("none")]
         })
     );
 }

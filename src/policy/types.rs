@@ -1,7 +1,7 @@
 //! The policy's types: the validated, immutable runtime form.
 
 use crate::cidr::Cidr;
-use serde_json::Value;
+use crate::json::Value;
 use std::fmt;
 
 /// One problem with a policy: where, and why.

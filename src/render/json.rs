@@ -5,12 +5,11 @@ use super::time::rfc3339;
 use super::View;
 use crate::policy::Service;
 use crate::report::{Health, Report};
-use serde_json::Value;
 use std::fmt::Write as _;
 
 /// A JSON string literal, escaped.
 fn string(s: &str) -> String {
-    Value::from(s).to_string()
+    crate::json::quote(s)
 }
 
 fn notes(out: &mut String, key: &str, report: &Report) {
