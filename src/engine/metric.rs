@@ -7,7 +7,7 @@ use crate::policy::Policy;
 
 /// Which metric: the kind, the endpoint or check index, and a number
 /// (status code, or outcome label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Metric {
     Probes(usize, u16),
     Unauthorized(usize),

@@ -11,8 +11,6 @@ use super::{
 use crate::grpc::GrpcResponse;
 use crate::outcome::{CalloutResponse, DispatchError};
 use crate::render::Reply;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// The proxy-wasm ABI's status codes a dispatch can fail with.
 pub mod status {
@@ -51,34 +49,34 @@ pub struct Vm {
     ready: Vec<Effect>,
     memory: u64,
     /// The host's ids of the metrics defined so far.
-    metrics: HashMap<Metric, u32, Fnv>,
+    metrics: ByMetric<u32>,
     /// The host's handle to wake the root context with (its shared queue).
     pub queue: Option<u32>,
     /// Counters not yet handed to the host, with their increase: flushed
     /// on the tick (when the VM has one), so a probe costs no host call
     /// per counter.
-    counts: HashMap<Metric, u64, Fnv>,
+    counts: ByMetric<u64>,
     batch: bool,
 }
 
-/// A cheap hasher for the metric maps, looked up on every probe: their
-/// keys are a few small integers, and no outsider chooses them.
-#[derive(Default, Clone, Copy)]
-struct FnvHasher(u64);
+/// Per metric, sorted by metric: found by binary search on every probe
+/// (a cost that grows with the log of the policy's size, and far less
+/// code than a hash map).
+#[derive(Debug, Default)]
+struct ByMetric<T>(Vec<(Metric, T)>);
 
-impl Hasher for FnvHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+impl<T> ByMetric<T> {
+    fn get_mut(&mut self, m: Metric) -> Result<&mut T, usize> {
+        match self.0.binary_search_by(|(k, _)| k.cmp(&m)) {
+            Ok(i) => self.0.get_mut(i).map(|(_, v)| v).ok_or(i),
+            Err(i) => Err(i),
         }
     }
-}
 
-type Fnv = BuildHasherDefault<FnvHasher>;
+    fn insert(&mut self, at: usize, m: Metric, value: T) {
+        self.0.insert(at.min(self.0.len()), (m, value));
+    }
+}
 
 impl Vm {
     pub fn new(engine: Engine, root: Ctx) -> Vm {
@@ -91,9 +89,9 @@ impl Vm {
             waiting: Vec::new(),
             ready: Vec::new(),
             memory: 0,
-            metrics: HashMap::default(),
+            metrics: ByMetric::default(),
             queue: None,
-            counts: HashMap::default(),
+            counts: ByMetric::default(),
             batch: engine_ticks,
         }
     }
@@ -226,7 +224,10 @@ impl Vm {
                 let Effect::Count(m) = effect else {
                     return true;
                 };
-                *counts.entry(*m).or_insert(0) += 1;
+                match counts.get_mut(*m) {
+                    Ok(n) => *n += 1,
+                    Err(at) => counts.insert(at, *m, 1),
+                }
                 false
             });
         }
@@ -292,7 +293,7 @@ impl Vm {
             self.memory = memory;
             ready.push(Effect::Record(Metric::VmMemory, memory));
         }
-        for (m, n) in self.counts.iter_mut().filter(|(_, n)| **n > 0) {
+        for (m, n) in self.counts.0.iter_mut().filter(|(_, n)| *n > 0) {
             ready.push(Effect::Add(*m, std::mem::take(n)));
         }
         self.ready = ready;
@@ -306,12 +307,13 @@ impl Vm {
         m: Metric,
         define: impl FnOnce(MetricKind, &str) -> Option<u32>,
     ) -> Option<u32> {
-        if let Some(id) = self.metrics.get(&m) {
-            return Some(*id);
-        }
+        let at = match self.metrics.get_mut(m) {
+            Ok(id) => return Some(*id),
+            Err(at) => at,
+        };
         let (kind, name) = m.define(self.engine.policy(), self.engine.me())?;
         let id = define(kind, &name)?;
-        self.metrics.insert(m, id);
+        self.metrics.insert(at, m, id);
         Some(id)
     }
 
