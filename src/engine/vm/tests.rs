@@ -2,7 +2,7 @@
 
 use super::super::tests::{engine, Get};
 use super::*;
-use crate::engine::{Answer, GrpcStep, MemStore, Request, EMPTY_REQUEST};
+use crate::engine::{Answer, GrpcStep, MemStore, Request, BODY_READ, EMPTY_REQUEST};
 use crate::grpc::encode_request;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -401,4 +401,123 @@ fn counters_reach_the_host_added_up_on_the_tick() {
     let _ = vm.effects(3);
     vm.engine.unauthorized(0);
     assert_eq!(vm.effects(7), vec![Effect::Count(Metric::Unauthorized(0))]);
+}
+
+#[test]
+fn a_grpc_probe_reads_the_largest_request_whole() {
+    use crate::grpc::MAX_SERVICE;
+    // The frame header (5 bytes) and a message of the longest service
+    // (its tag and a 2-byte length) fit in what the host reads.
+    let largest = framed(&"s".repeat(MAX_SERVICE));
+    assert!(
+        largest.len() <= BODY_READ,
+        "{} > {BODY_READ}",
+        largest.len()
+    );
+    assert!(
+        BODY_READ <= MAX_SERVICE + 64,
+        "reads far more than a request"
+    );
+}
+
+/// Peer address from the host, as `source.address`.
+struct Peer(&'static str);
+
+impl crate::classify::RequestHeaders for Peer {
+    fn get(&mut self, _: &str) -> Option<String> {
+        None
+    }
+
+    fn property(&mut self, path: &[&str]) -> Option<String> {
+        (path == ["source", "address"]).then(|| self.0.to_string())
+    }
+}
+
+#[test]
+fn a_grpc_probe_is_judged_on_its_captured_bearer_and_the_hosts_peer() {
+    let mut store = MemStore::new();
+    let policy = crate::fixtures::POLICY.replace(
+        r#""deadline": "800ms"}"#,
+        r#""deadline": "800ms", "grpc_service": "ready", "sources": ["10.0.0.0/8"]}"#,
+    );
+    let Ok((mut vm, _)) = Vm::configure(policy.as_bytes(), &|_| None, 1, 0, &mut store) else {
+        panic!("refused")
+    };
+    struct Bearer;
+    impl crate::classify::RequestHeaders for Bearer {
+        fn get(&mut self, name: &str) -> Option<String> {
+            (name == "authorization").then(|| "Bearer s3cret".to_string())
+        }
+        fn property(&mut self, _: &[&str]) -> Option<String> {
+            None
+        }
+    }
+    let captured = vm.engine.capture(&mut Bearer);
+    let body = framed("ready");
+    let mut step = |peer: &'static str| {
+        let r =
+            vm.engine
+                .on_grpc_request(0, &mut store, 7, (&body, true), &captured, &mut Peer(peer));
+        r.map(|s| s.request)
+    };
+    assert_eq!(
+        step("10.1.2.3:4000"),
+        Some(Request::Answer(Answer::Waiting { deadline_ms: 800 })),
+        "the bearer token, captured, authorizes it from inside"
+    );
+    let outside = step("192.168.1.1:4000");
+    assert!(
+        matches!(outside, Some(Request::Answer(Answer::Now(ref r, _))) if r.status == 404),
+        "{outside:?}"
+    );
+}
+
+#[test]
+fn a_grpc_probe_that_passes_goes_on_to_the_app_and_one_that_fails_is_answered() {
+    for (status, passes) in [("200", true), ("503", false)] {
+        let mut store = MemStore::new();
+        let mut vm = grpc_vm(&mut store);
+        let captured = vm.engine.capture(&mut Get(Some("s3cret")));
+        let body = framed("ready");
+        let first =
+            vm.engine
+                .on_grpc_request(0, &mut store, 7, (&body, true), &captured, &mut Get(None));
+        assert!(matches!(
+            first.map(|s| s.request),
+            Some(Request::Answer(Answer::Waiting { .. }))
+        ));
+        for d in vm
+            .flush()
+            .into_iter()
+            .chain(vm.effects(ROOT).into_iter().filter_map(|e| match e {
+                Effect::Dispatch(d) => Some(d),
+                _ => None,
+            }))
+        {
+            let r = crate::outcome::CalloutResponse {
+                status: Some(status),
+                body: b"",
+                body_size: 0,
+            };
+            vm.engine.on_callout(10, &mut store, d.id, &r);
+        }
+        let _ = vm.effects(ROOT);
+        // From the cached result: at once.
+        let again =
+            vm.engine
+                .on_grpc_request(20, &mut store, 8, (&body, true), &captured, &mut Get(None));
+        let request = again.map(|s| s.request);
+        if passes {
+            assert_eq!(request, Some(Request::Pass { new_path: None }));
+        } else {
+            let Some(Request::Answer(Answer::Now(reply, _))) = request else {
+                panic!("not answered: {request:?}")
+            };
+            let grpc = crate::render::grpc::action(&reply);
+            assert!(
+                matches!(grpc, Some(crate::render::grpc::Action::Error(14, _))),
+                "{grpc:?}"
+            );
+        }
+    }
 }
