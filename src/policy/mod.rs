@@ -52,7 +52,11 @@ impl Policy {
     }
 
     pub fn endpoint_by_path(&self, path: &str) -> Option<usize> {
-        self.endpoints.iter().position(|e| e.path == path)
+        let at = self
+            .by_path
+            .binary_search_by(|i| path_of(&self.endpoints, *i).cmp(path))
+            .ok()?;
+        self.by_path.get(at).copied()
     }
 
     pub fn endpoint_by_name(&self, name: &str) -> Option<usize> {
@@ -161,16 +165,26 @@ fn build(value: &Value, env: &dyn Fn(&str) -> Option<String>, errs: &mut Errors)
         }
     }
 
+    let mut by_path: Vec<usize> = (0..endpoints.len()).collect();
+    by_path.sort_by(|a, b| path_of(&endpoints, *a).cmp(path_of(&endpoints, *b)));
     Some(Policy {
         service,
         authorization,
         endpoints,
         checks,
+        by_path,
     })
+}
+
+fn path_of(endpoints: &[Endpoint], i: usize) -> &str {
+    endpoints.get(i).map_or("", |e| e.path.as_str())
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod scale_tests;
 
 #[cfg(test)]
 mod grpc_tests;

@@ -44,6 +44,7 @@ fn ordinary_traffic_goes_on_less_the_probe_header_and_its_body_is_not_read() {
     let mut store = MemStore::new();
     let mut vm = vm(&mut store, crate::fixtures::POLICY);
     let mut s = Stream::new(7);
+    assert_eq!(s.ctx(), 7);
     let step = s.on_headers(&mut vm, || 0, &mut store, "/orders", &mut get(true), false);
     let expected = Step {
         strip: strip(),
