@@ -326,3 +326,6 @@ impl Vm {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod grpc_tests;

@@ -2,12 +2,11 @@
 
 use super::super::tests::{engine, Get};
 use super::*;
-use crate::engine::{Answer, GrpcStep, MemStore, Request, BODY_READ, EMPTY_REQUEST};
-use crate::grpc::encode_request;
+use crate::engine::{Answer, MemStore, Request};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const ROOT: Ctx = 1;
+pub(super) const ROOT: Ctx = 1;
 
 fn vm(store: &mut MemStore) -> Vm {
     Vm::new(engine(42, 0, store), ROOT)
@@ -179,89 +178,6 @@ fn a_metric_is_defined_once_and_found_again() {
     assert_eq!(vm.metric(Metric::Runs(2), |_, _| Some(9)), Some(9));
 }
 
-/// A policy whose `ready` endpoint takes gRPC probes as service "ready".
-fn grpc_vm(store: &mut MemStore) -> Vm {
-    let policy = crate::fixtures::POLICY.replace(
-        r#""deadline": "800ms"}"#,
-        r#""deadline": "800ms", "grpc_service": "ready"}"#,
-    );
-    let (engine, _) = match Engine::configure(policy.as_bytes(), &|_| None, 42, 0, store) {
-        Ok(e) => e,
-        Err(lines) => panic!("{lines:?}"),
-    };
-    Vm::new(engine, ROOT)
-}
-
-fn framed(service: &str) -> Vec<u8> {
-    let message = encode_request(service);
-    let mut body = vec![0];
-    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    body.extend_from_slice(&message);
-    body
-}
-
-#[test]
-fn a_grpc_probe_is_read_to_its_whole_message_then_handled() {
-    let mut store = MemStore::new();
-    let mut vm = grpc_vm(&mut store);
-    let path = crate::grpc::CHECK_PATH;
-    let grpc = || Some("application/grpc".to_string());
-    assert!(vm.engine.wants_body(path, grpc));
-    assert!(!vm.engine.wants_body(path, || None));
-    assert!(!vm.engine.wants_body("/readyz", grpc));
-    let captured = vm.engine.capture(&mut Get(Some("s3cret")));
-    let body = framed("ready");
-    let mut step = |vm: &mut Vm, body: &[u8], end| {
-        vm.engine
-            .on_grpc_request(0, &mut store, 7, (body, end), &captured, &mut Get(None))
-    };
-    assert_eq!(step(&mut vm, &body[..3], false), None, "incomplete");
-    let done = step(&mut vm, &body, true);
-    assert_eq!(
-        done,
-        Some(GrpcStep {
-            empty_body: true,
-            request: Request::Answer(Answer::Waiting { deadline_ms: 800 }),
-        })
-    );
-    assert_eq!(EMPTY_REQUEST, [0, 0, 0, 0, 0]);
-    // A service no endpoint takes, or no message: the app's to answer.
-    let pass = Some(GrpcStep {
-        empty_body: false,
-        request: Request::Pass { new_path: None },
-    });
-    assert_eq!(step(&mut vm, &framed("other"), true), pass);
-    assert_eq!(step(&mut vm, &body[..3], true), pass);
-    assert_eq!(step(&mut vm, &[1, 0, 0, 0, 0], true), pass, "compressed");
-}
-
-#[test]
-fn a_grpc_probe_without_the_secret_is_refused_and_counted() {
-    let mut store = MemStore::new();
-    let mut vm = grpc_vm(&mut store);
-    let captured = vm.engine.capture(&mut Get(Some("wrong")));
-    let step = vm.engine.on_grpc_request(
-        0,
-        &mut store,
-        7,
-        (&framed("ready"), true),
-        &captured,
-        &mut Get(None),
-    );
-    let Some(GrpcStep {
-        request: Request::Answer(Answer::Now(reply, _)),
-        empty_body: false,
-    }) = step
-    else {
-        panic!("not refused: {step:?}")
-    };
-    assert_eq!(reply.status, 404);
-    assert_eq!(
-        vm.engine.take_effects(),
-        vec![Effect::Count(Metric::Unauthorized(1))]
-    );
-}
-
 #[test]
 fn configure_logs_the_policy_and_names_the_queue_only_when_there_are_checks() {
     let mut store = MemStore::new();
@@ -403,121 +319,90 @@ fn counters_reach_the_host_added_up_on_the_tick() {
     assert_eq!(vm.effects(7), vec![Effect::Count(Metric::Unauthorized(0))]);
 }
 
-#[test]
-fn a_grpc_probe_reads_the_largest_request_whole() {
-    use crate::grpc::MAX_SERVICE;
-    // The frame header (5 bytes) and a message of the longest service
-    // (its tag and a 2-byte length) fit in what the host reads.
-    let largest = framed(&"s".repeat(MAX_SERVICE));
-    assert!(
-        largest.len() <= BODY_READ,
-        "{} > {BODY_READ}",
-        largest.len()
+/// A VM whose /deep endpoint has one check, described by `check`; a
+/// probe of /deep?verbose dispatched: the VM and its callout.
+fn one_check(store: &mut MemStore, check: &str) -> (Vm, Dispatch) {
+    let policy = format!(
+        r#"{{"authorization": {{"header": "x-health", "secrets": [{{"value": "s3cret"}}]}},
+            "endpoints": [{{"name": "deep", "path": "/deep", "checks": ["c"]}}],
+            "checks": [{check}]}}"#
     );
-    assert!(
-        std::hint::black_box(BODY_READ) <= MAX_SERVICE + 64,
-        "reads far more than a request"
-    );
-}
-
-/// Peer address from the host, as `source.address`.
-struct Peer(&'static str);
-
-impl crate::classify::RequestHeaders for Peer {
-    fn get(&mut self, _: &str) -> Option<String> {
-        None
-    }
-
-    fn property(&mut self, path: &[&str]) -> Option<String> {
-        (path == ["source", "address"]).then(|| self.0.to_string())
-    }
-}
-
-#[test]
-fn a_grpc_probe_is_judged_on_its_captured_bearer_and_the_hosts_peer() {
-    let mut store = MemStore::new();
-    let policy = crate::fixtures::POLICY.replace(
-        r#""deadline": "800ms"}"#,
-        r#""deadline": "800ms", "grpc_service": "ready", "sources": ["10.0.0.0/8"]}"#,
-    );
-    let Ok((mut vm, _)) = Vm::configure(policy.as_bytes(), &|_| None, 1, 0, &mut store) else {
-        panic!("refused")
+    let Ok((mut vm, _)) = Vm::configure(policy.as_bytes(), &|_| None, 1, 0, store) else {
+        panic!("refused: {policy}")
     };
-    struct Bearer;
-    impl crate::classify::RequestHeaders for Bearer {
-        fn get(&mut self, name: &str) -> Option<String> {
-            (name == "authorization").then(|| "Bearer s3cret".to_string())
-        }
-        fn property(&mut self, _: &[&str]) -> Option<String> {
-            None
-        }
-    }
-    let captured = vm.engine.capture(&mut Bearer);
-    let body = framed("ready");
-    let mut step = |peer: &'static str| {
-        let r =
-            vm.engine
-                .on_grpc_request(0, &mut store, 7, (&body, true), &captured, &mut Peer(peer));
-        r.map(|s| s.request)
+    let _ = vm
+        .engine
+        .on_request(|| 0, store, 7, "/deep?verbose", &mut Get(Some("s3cret")));
+    let d = vm.effects(ROOT).into_iter().find_map(|e| match e {
+        Effect::Dispatch(d) => Some(d),
+        _ => None,
+    });
+    let Some(d) = d else { panic!("no dispatch") };
+    (vm, d)
+}
+
+/// The verbose answer to the probe of `one_check`.
+fn answer_text(vm: &mut Vm) -> (u16, String) {
+    let reply = vm.effects(ROOT).into_iter().find_map(|e| match e {
+        Effect::Reply { ctx: 7, reply, .. } => Some(reply),
+        _ => None,
+    });
+    let Some(reply) = reply else {
+        panic!("no answer")
     };
-    assert_eq!(
-        step("10.1.2.3:4000"),
-        Some(Request::Answer(Answer::Waiting { deadline_ms: 800 })),
-        "the bearer token, captured, authorizes it from inside"
-    );
-    let outside = step("192.168.1.1:4000");
-    assert!(
-        matches!(outside, Some(Request::Answer(Answer::Now(ref r, _))) if r.status == 404),
-        "{outside:?}"
-    );
+    (
+        reply.status,
+        String::from_utf8_lossy(&reply.body).into_owned(),
+    )
 }
 
 #[test]
-fn a_grpc_probe_that_passes_goes_on_to_the_app_and_one_that_fails_is_answered() {
-    for (status, passes) in [("200", true), ("503", false)] {
+fn an_http_answer_with_headers_is_judged_by_its_status_and_the_body_it_needs() {
+    let check = r#"{"name": "c", "cluster": "c", "expect_body": {"contains": "PONG"}}"#;
+    for (body, status, words) in [
+        (&b"+PONG"[..], 200, "[+]c ok"),
+        (&b"nope!"[..], 503, "[-]c failed"),
+    ] {
         let mut store = MemStore::new();
-        let mut vm = grpc_vm(&mut store);
-        let captured = vm.engine.capture(&mut Get(Some("s3cret")));
-        let body = framed("ready");
-        let first =
-            vm.engine
-                .on_grpc_request(0, &mut store, 7, (&body, true), &captured, &mut Get(None));
-        assert!(matches!(
-            first.map(|s| s.request),
-            Some(Request::Answer(Answer::Waiting { .. }))
-        ));
-        for d in vm
-            .flush()
-            .into_iter()
-            .chain(vm.effects(ROOT).into_iter().filter_map(|e| match e {
-                Effect::Dispatch(d) => Some(d),
-                _ => None,
-            }))
-        {
-            let r = crate::outcome::CalloutResponse {
-                status: Some(status),
-                body: b"",
-                body_size: 0,
-            };
-            vm.engine.on_callout(10, &mut store, d.id, &r);
-        }
-        let _ = vm.effects(ROOT);
-        // From the cached result: at once.
-        let again =
-            vm.engine
-                .on_grpc_request(20, &mut store, 8, (&body, true), &captured, &mut Get(None));
-        let request = again.map(|s| s.request);
-        if passes {
-            assert_eq!(request, Some(Request::Pass { new_path: None }));
-        } else {
-            let Some(Request::Answer(Answer::Now(reply, _))) = request else {
-                panic!("not answered: {request:?}")
-            };
-            let grpc = crate::render::grpc::action(&reply);
-            assert!(
-                matches!(grpc, Some(crate::render::grpc::Action::Error(14, _))),
-                "{grpc:?}"
-            );
-        }
+        let (mut vm, d) = one_check(&mut store, check);
+        vm.dispatched(Token::Http(4), d.id);
+        let answer = HttpAnswer {
+            headers: 2,
+            body_size: body.len(),
+        };
+        let read = |n: usize| body[..n.min(body.len())].to_vec();
+        vm.on_http_answer(5, &mut store, (4, answer), || Some("200".into()), read);
+        let (got, text) = answer_text(&mut vm);
+        assert_eq!(got, status, "{text}");
+        assert!(text.contains(words), "{text}");
     }
+}
+
+#[test]
+fn a_grpc_answer_is_judged_by_its_message_or_its_status() {
+    let check = r#"{"name": "c", "cluster": "h2", "kind": "grpc"}"#;
+    // HealthCheckResponse { status: SERVING (1) }, unframed.
+    let serving = [0x08, 0x01];
+    let mut store = MemStore::new();
+    let (mut vm, d) = one_check(&mut store, check);
+    vm.dispatched(Token::Grpc(4), d.id);
+    let never = || -> String { panic!("message read for an answer") };
+    vm.on_grpc_answer(
+        5,
+        &mut store,
+        (4, 0, 2),
+        |n| serving[..n.min(2)].to_vec(),
+        never,
+    );
+    assert_eq!(answer_text(&mut vm).0, 200);
+    let mut store = MemStore::new();
+    let (mut vm, d) = one_check(&mut store, check);
+    vm.dispatched(Token::Grpc(4), d.id);
+    let unread = |_: usize| -> Vec<u8> { panic!("body read for an error") };
+    vm.on_grpc_answer(5, &mut store, (4, 14, 0), unread, || {
+        "upstream went away".into()
+    });
+    let (status, text) = answer_text(&mut vm);
+    assert_eq!(status, 503);
+    assert!(text.contains("UNAVAILABLE: upstream went away"), "{text}");
 }
