@@ -4,6 +4,7 @@
 use super::{Answer, Ctx, Effect, Engine, Metric, Source, Store, Waiter};
 use crate::cache::{self, Plan};
 use crate::classify::{classify, Decision, Probe, RequestHeaders};
+use crate::policy::Format;
 use crate::render::{render, Reply, View};
 use crate::report::{Health, Report};
 
@@ -79,10 +80,26 @@ impl Engine {
         let endpoint = probe.endpoint;
         let ep = policy.endpoints.get(endpoint)?;
         if ep.checks.is_empty() {
-            // Liveness: answered locally, zero callouts, nothing to share.
-            let mut report = Report::new(&ep.name, Vec::new());
-            report.at_ms = now;
-            self.answer(ctx, &probe, &report, Source::Local, now);
+            // Liveness: answered locally, zero callouts, nothing to share;
+            // rendered once per view, unless the view shows the time.
+            let key = (probe.format, probe.verbose, probe.details);
+            let timeless = probe.notes.is_empty()
+                && !matches!(probe.format, Format::Html | Format::Atom | Format::Rss);
+            let rendered = self.rendered.get(endpoint);
+            let found = rendered.and_then(|r| r.iter().find(|(k, _)| *k == key));
+            let reply = match found.filter(|_| timeless) {
+                Some((_, reply)) => reply.clone(),
+                None => {
+                    let mut report = Report::new(&ep.name, Vec::new());
+                    report.at_ms = now;
+                    let reply = self.render(&probe, &report);
+                    if let Some(r) = self.rendered.get_mut(endpoint).filter(|_| timeless) {
+                        r.push((key, reply.clone()));
+                    }
+                    reply
+                }
+            };
+            self.send_to(ctx, endpoint, reply, Source::Local, now, now);
             return None;
         }
         // Fast path: the result this VM last read is still within its TTL;

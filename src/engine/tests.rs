@@ -324,3 +324,33 @@ fn body_wanted_only_for_a_callout_awaited() {
     // db: no body check, a status alone decides.
     assert_eq!(e.body_wanted(d[0].id, Some("200"), 10), 0);
 }
+
+#[test]
+fn liveness_is_rendered_once_per_view_unless_the_view_shows_the_time() {
+    let mut store = MemStore::new();
+    let mut e = engine(1, 0, &mut store);
+    let mut live = |e: &mut Engine, now: u64, path: &str| match e.on_request(
+        || now,
+        &mut store,
+        7,
+        path,
+        &mut Get(None),
+    ) {
+        Request::Answer(Answer::Now(reply, Source::Local)) => reply,
+        other => panic!("{other:?}"),
+    };
+    let first = live(&mut e, 0, "/livez?format=json");
+    assert_eq!(live(&mut e, 5_000, "/livez?format=json"), first);
+    assert_eq!(e.rendered.first().map(Vec::len), Some(1));
+    assert_eq!(live(&mut e, 5_000, "/livez").body, b"ok\n");
+    assert_eq!(e.rendered.first().map(Vec::len), Some(2));
+    // The page shows when it was made: made anew each time.
+    let page = |r: Reply| String::from_utf8_lossy(&r.body).into_owned();
+    let a = page(live(&mut e, 0, "/livez?format=html"));
+    let b = page(live(&mut e, 5_000, "/livez?format=html"));
+    assert!(
+        a.contains("1970-01-01T00:00:00") && b.contains("1970-01-01T00:00:05"),
+        "{a}\n{b}"
+    );
+    assert_eq!(e.rendered.first().map(Vec::len), Some(2));
+}
