@@ -42,6 +42,24 @@ fn request(e: &mut Engine, store: &mut MemStore, now: u64, ctx: Ctx, path: &str)
     e.on_request(|| now, store, ctx, path, &mut Get(Some("s3cret")))
 }
 
+/// The fixture policy, its `ready` endpoint taking gRPC probes as
+/// service "ready".
+pub(super) fn grpc_policy() -> String {
+    POLICY.replace(
+        r#""deadline": "800ms"}"#,
+        r#""deadline": "800ms", "grpc_service": "ready"}"#,
+    )
+}
+
+/// A request body: the framed `HealthCheckRequest` of `service`.
+pub(super) fn framed(service: &str) -> Vec<u8> {
+    let message = crate::grpc::encode_request(service);
+    let mut body = vec![0];
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(&message);
+    body
+}
+
 fn dispatches(fx: &[Effect]) -> Vec<Dispatch> {
     let each = |f: &Effect| match f {
         Effect::Dispatch(d) => Some(d.clone()),

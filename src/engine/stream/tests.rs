@@ -1,8 +1,9 @@
 //! A request's phases through [`Stream`], without a host.
 
 use super::*;
+use crate::engine::tests::{framed, grpc_policy};
 use crate::engine::MemStore;
-use crate::grpc::{encode_request, CHECK_PATH};
+use crate::grpc::CHECK_PATH;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -86,25 +87,10 @@ fn a_waiting_probe_is_held_and_its_end_tells_the_vm() {
     s.on_end(&mut vm); // once only
 }
 
-fn grpc_policy() -> String {
-    crate::fixtures::POLICY.replace(
-        r#""deadline": "800ms"}"#,
-        r#""deadline": "800ms", "grpc_service": "ready"}"#,
-    )
-}
-
 fn grpc(secret: bool) -> List {
     let mut list = get(secret);
     list.0.push(("content-type", "application/grpc"));
     list
-}
-
-fn framed(service: &str) -> Vec<u8> {
-    let message = encode_request(service);
-    let mut body = vec![0];
-    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    body.extend_from_slice(&message);
-    body
 }
 
 #[test]

@@ -1,32 +1,20 @@
 //! gRPC health probes through the core ([`crate::engine::GrpcStep`]):
 //! the body read, the captured headers, the answer.
 
-use super::super::tests::Get;
+use super::super::tests::{framed, grpc_policy, Get};
 use super::tests::ROOT;
 use super::*;
 use crate::engine::{Answer, GrpcStep, MemStore, Request, BODY_READ, EMPTY_REQUEST};
-use crate::grpc::encode_request;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 /// A policy whose `ready` endpoint takes gRPC probes as service "ready".
 fn grpc_vm(store: &mut MemStore) -> Vm {
-    let policy = crate::fixtures::POLICY.replace(
-        r#""deadline": "800ms"}"#,
-        r#""deadline": "800ms", "grpc_service": "ready"}"#,
-    );
+    let policy = grpc_policy();
     let (engine, _) = match Engine::configure(policy.as_bytes(), &|_| None, 42, 0, store) {
         Ok(e) => e,
         Err(lines) => panic!("{lines:?}"),
     };
     Vm::new(engine, ROOT)
-}
-
-fn framed(service: &str) -> Vec<u8> {
-    let message = encode_request(service);
-    let mut body = vec![0];
-    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    body.extend_from_slice(&message);
-    body
 }
 
 #[test]
