@@ -36,8 +36,13 @@ fn get(secret: bool) -> List {
     List(list)
 }
 
-fn strip() -> bool {
-    true
+/// Go on, less the probe header.
+fn on_less_the_secret() -> Step {
+    Step {
+        strip: true,
+        path: None,
+        then: Then::Continue,
+    }
 }
 
 #[test]
@@ -47,11 +52,7 @@ fn ordinary_traffic_goes_on_less_the_probe_header_and_its_body_is_not_read() {
     let mut s = Stream::new(7);
     assert_eq!(s.ctx(), 7);
     let step = s.on_headers(&mut vm, || 0, &mut store, "/orders", &mut get(true), false);
-    let expected = Step {
-        strip: strip(),
-        path: None,
-        then: Then::Continue,
-    };
+    let expected = on_less_the_secret();
     assert_eq!(step, expected);
     assert!(!s.reads_body());
     assert!(!s.held());
@@ -106,11 +107,7 @@ fn a_grpc_probe_goes_on_less_the_secret_and_is_decided_on_its_body() {
         &mut grpc(true),
         false,
     );
-    let on = Step {
-        strip: strip(),
-        path: None,
-        then: Then::Continue,
-    };
+    let on = on_less_the_secret();
     assert_eq!(step, on);
     assert!(s.reads_body());
     let body = framed("ready");
@@ -151,11 +148,7 @@ fn a_grpc_probe_without_a_body_is_decided_with_its_headers() {
     let mut s = Stream::new(7);
     // No body: no message, so the app's to answer; the secret still goes.
     let step = s.on_headers(&mut vm, || 0, &mut store, CHECK_PATH, &mut grpc(true), true);
-    let on = Step {
-        strip: strip(),
-        path: None,
-        then: Then::Continue,
-    };
+    let on = on_less_the_secret();
     assert_eq!(step, on);
     assert!(!s.reads_body());
 }
