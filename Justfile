@@ -37,16 +37,13 @@ setup:
 envoy-path: setup
     @"{{venv}}/bin/python" -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))'
 
-# Build the module: dist/meshprobe.wasm, without the proxy-wasm callbacks it
-# never needs (tools/strip_exports.py says why each may go), optimized with
-# wasm-opt -Oz (which then drops their dead code).
+# Build the module: dist/meshprobe.wasm, optimized with wasm-opt -Oz. It
+# exports only the proxy-wasm callbacks meshprobe implements (src/host).
 build: setup
     cargo build --release --target {{target}} --lib
     mkdir -p dist
-    python3 tools/strip_exports.py target/{{target}}/release/meshprobe.wasm \
-        target/{{target}}/release/meshprobe.stripped.wasm src/host
     wasm-opt -Oz --converge --enable-bulk-memory --enable-sign-ext --strip-debug --strip-producers \
-        target/{{target}}/release/meshprobe.stripped.wasm -o dist/meshprobe.wasm
+        target/{{target}}/release/meshprobe.wasm -o dist/meshprobe.wasm
     @echo "dist/meshprobe.wasm: $(stat -c %s dist/meshprobe.wasm) bytes ($(( $(stat -c %s dist/meshprobe.wasm) / 1024 )) KiB)"
 
 # The module with its test hooks (a header that fails the VM), for the
@@ -67,7 +64,7 @@ setup-observability:
 # Unit tests of the core, then end-to-end tests in a real Envoy: the pinned
 # release (envoy/VERSION), then the oldest supported one (envoy/VERSION_OLDEST).
 test: build build-test-hooks setup-observability
-    MESHPROBE_ENVOY="$(just envoy-path)" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --all-targets
+    MESHPROBE_ENVOY="$(just envoy-path)" MESHPROBE_WASM=dist/meshprobe.wasm cargo test --workspace --all-targets
     just test-envoy "$(cat envoy/VERSION_OLDEST)"
 
 # The end-to-end suites against one Envoy release from PyPI (own venv).
@@ -103,9 +100,9 @@ test-wasm32:
 
 # Formatting and clippy, native and wasm32.
 lint: setup
-    cargo fmt --check
-    cargo clippy --all-targets -- -D warnings
-    cargo clippy --lib --target {{target}} -- -D warnings
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --lib --target {{target}} -- -D warnings
     cargo clippy --lib --target {{target}} --features test-hooks -- -D warnings
 
 # Regenerate the configuration reference in docs/policy.md from the policy's field tables.

@@ -1,44 +1,25 @@
-//! The execution of the core's effects with proxy-wasm: shared data as the
-//! engine's [`Store`], callouts, replies, metrics and logs.
+//! The execution of the core's effects: shared data as the engine's
+//! [`Store`], callouts, replies, metrics and logs.
 
-use crate::engine::{Ctx, Dispatch, Effect, Level, MetricKind, Store, StoreError};
-use crate::engine::{Token, Vm};
+use crate::engine::{Ctx, Dispatch, Effect, Level, MetricKind, Store, StoreError, Token, Vm};
 use crate::grpc::{CHECK_METHOD, HEALTH_SERVICE};
 use crate::render::grpc::{action, Action};
 use crate::render::Reply;
-use log::{info, warn};
-use proxy_wasm::hostcalls as host;
-use proxy_wasm::types::{BufferType, GrpcStatusCode, MetricType, Status};
-use std::time::{Duration, UNIX_EPOCH};
-
-/// Milliseconds of the host clock.
-pub fn now_ms() -> u64 {
-    host::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Up to `max` bytes of a host buffer (empty when there are none).
-pub fn read(buffer: BufferType, max: usize) -> Vec<u8> {
-    (max > 0)
-        .then(|| host::get_buffer(buffer, 0, max))
-        .and_then(|b| b.ok().flatten())
-        .unwrap_or_default()
-}
+use meshprobe_abi::{self as abi, status, LogLevel, MetricType};
 
 /// Envoy's shared data: every worker of the Envoy sees the same.
 pub struct Shared;
 
 impl Store for Shared {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        host::get_shared_data(key).unwrap_or((None, None))
+        let (value, cas) = abi::shared_get(key);
+        (value, Some(cas).filter(|c| *c != 0))
     }
 
     fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
-        host::set_shared_data(key, Some(value), cas).map_err(|s| match s {
-            Status::CasMismatch => StoreError::CasMismatch,
-            other => StoreError::Host(other as u32),
+        abi::shared_set(key, value, cas.unwrap_or(0)).map_err(|s| match s {
+            status::CAS_MISMATCH => StoreError::CasMismatch,
+            other => StoreError::Host(other),
         })
     }
 }
@@ -47,17 +28,18 @@ impl Store for Shared {
 /// goes on to the app when it passes, or is answered with a gRPC error.
 pub fn send(reply: &Reply) {
     let _ = match action(reply) {
-        Some(Action::Continue) => host::resume_http_request(),
+        Some(Action::Continue) => abi::resume_request(),
         Some(Action::Error(code, message)) => {
-            let status = match code {
-                14 => GrpcStatusCode::Unavailable,
-                _ => GrpcStatusCode::Internal,
-            };
-            host::send_grpc_response(status, Some(message), vec![])
+            let code = i32::try_from(code).unwrap_or(13);
+            abi::send(200, &[], message.as_bytes(), code)
         }
         None => {
-            let headers = reply.headers.iter().map(|(k, v)| (*k, v.as_str()));
-            host::send_http_response(reply.status.into(), headers.collect(), Some(&reply.body))
+            let headers: Vec<_> = reply
+                .headers
+                .iter()
+                .map(|(k, v)| (*k, v.as_bytes()))
+                .collect();
+            abi::send(reply.status.into(), &headers, &reply.body, -1)
         }
     };
 }
@@ -75,36 +57,32 @@ pub fn execute(vm: &mut Vm, current: Ctx) {
             match effect {
                 Effect::Dispatch(d) => dispatch(vm, d),
                 Effect::WakeRoot => {
-                    if let Some(q) = vm.queue {
-                        let _ = host::enqueue_shared_queue(q, Some(b"k"));
-                    }
+                    let _ = vm.queue.map(|q| abi::enqueue(q, b"k"));
                 }
                 Effect::Reply { ctx, reply, .. } => {
-                    if ctx == effective || host::set_effective_context(ctx).is_ok() {
+                    if ctx == effective || abi::set_effective_context(ctx).is_ok() {
                         effective = ctx;
                         send(&reply);
                     }
                 }
-                Effect::Count(m) => {
-                    let _ = vm.metric(m, define).map(|id| host::increment_metric(id, 1));
-                }
-                Effect::Add(m, n) => {
-                    let n = i64::try_from(n).unwrap_or(i64::MAX);
-                    let _ = vm.metric(m, define).map(|id| host::increment_metric(id, n));
-                }
+                Effect::Count(m) => add(vm, m, 1),
+                Effect::Add(m, n) => add(vm, m, n),
                 Effect::Record(m, value) => {
-                    let _ = vm
-                        .metric(m, define)
-                        .map(|id| host::record_metric(id, value));
+                    let _ = vm.metric(m, define).map(|id| abi::record_metric(id, value));
                 }
-                Effect::Log(Level::Info, line) => info!("{line}"),
-                Effect::Log(Level::Warn, line) => warn!("{line}"),
+                Effect::Log(Level::Info, line) => abi::log(LogLevel::Info, &line),
+                Effect::Log(Level::Warn, line) => abi::log(LogLevel::Warn, &line),
             }
         }
     }
     if effective != current {
-        let _ = host::set_effective_context(current);
+        let _ = abi::set_effective_context(current);
     }
+}
+
+fn add(vm: &mut Vm, m: crate::engine::Metric, n: u64) {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let _ = vm.metric(m, define).map(|id| abi::increment_metric(id, n));
 }
 
 fn define(kind: MetricKind, name: &str) -> Option<u32> {
@@ -113,7 +91,7 @@ fn define(kind: MetricKind, name: &str) -> Option<u32> {
         MetricKind::Gauge => MetricType::Gauge,
         MetricKind::Histogram => MetricType::Histogram,
     };
-    host::define_metric(kind, name).ok()
+    abi::define_metric(kind, name).ok()
 }
 
 /// In the root context: dispatches the callouts kept for it.
@@ -124,45 +102,21 @@ pub fn flush(vm: &mut Vm) {
 }
 
 fn dispatch(vm: &mut Vm, d: Dispatch) {
-    let timeout = Duration::from_millis(d.timeout_ms);
+    let timeout = u32::try_from(d.timeout_ms).unwrap_or(u32::MAX);
+    let headers: Vec<_> = d
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
     let sent = match &d.grpc {
         Some(call) => {
-            let metadata = d.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes()));
-            let message = Some(call.message.as_slice());
-            let (upstream, service, method) = (&call.upstream, HEALTH_SERVICE, CHECK_METHOD);
-            let metadata = metadata.collect();
-            host::dispatch_grpc_call(upstream, service, method, metadata, message, timeout)
-                .map(Token::Grpc)
+            let to = (call.upstream.as_str(), HEALTH_SERVICE, CHECK_METHOD);
+            abi::grpc_call(to, &headers, &call.message, timeout).map(Token::Grpc)
         }
-        None => {
-            let headers = d.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-            host::dispatch_http_call(&d.cluster, headers.collect(), None, vec![], timeout)
-                .map(Token::Http)
-        }
+        None => abi::http_call(&d.cluster, &headers, timeout).map(Token::Http),
     };
     match sent {
         Ok(token) => vm.dispatched(token, d.id),
-        Err(status) => vm.refused(now_ms(), &mut Shared, &d, status as u32),
-    }
-}
-
-#[link(wasm_import_module = "env")]
-extern "C" {
-    fn proxy_get_status(code: *mut u32, data: *mut *mut u8, size: *mut usize) -> Status;
-}
-
-/// The status message of the gRPC call that just closed. Not the SDK's
-/// `get_grpc_status`, which panics on a message that is not UTF-8.
-pub fn grpc_status_message() -> String {
-    let (mut code, mut data, mut size) = (0u32, std::ptr::null_mut(), 0usize);
-    // SAFETY: the host writes a buffer it allocated through the SDK's
-    // `proxy_on_memory_allocate` (a `Vec<u8>` of `size` bytes), whose
-    // ownership passes to us.
-    unsafe {
-        let status = proxy_get_status(&mut code, &mut data, &mut size);
-        if !matches!(status, Status::Ok) || data.is_null() {
-            return String::new();
-        }
-        String::from_utf8_lossy(&Vec::from_raw_parts(data, size, size)).into_owned()
+        Err(status) => vm.refused(abi::now_ms(), &mut Shared, &d, status),
     }
 }

@@ -1,109 +1,180 @@
-//! The host layer: the only code that talks to proxy-wasm. The root context
-//! owns the VM (the core's [`Vm`]: the engine and its bookkeeping); each
-//! HTTP context ([`filter::Filter`]) hands its request to the engine. This
-//! layer reads what the core asks for, executes its effects and sends
-//! replies; every decision is the core's.
+//! The host layer: the only code that talks to the host, through the
+//! proxy-wasm ABI (`meshprobe-abi`). It exports the callbacks meshprobe
+//! needs and no other (Envoy enters the VM for every exported callback):
+//! the root context's here, an HTTP context's in [`filter`]. Each reads
+//! what the core asks for, calls the core's [`Vm`] and executes its
+//! effects ([`exec`]); every decision is the core's.
 //!
 //! Callouts are dispatched by the root context only (an HTTP context's are
 //! kept for the root, woken at once through its shared queue, or on the
-//! tick): proxy-wasm hands a callout's answer to the context that was
-//! active when it was dispatched and drops it when that context is gone,
-//! and Envoy does not cancel the callout when its request goes away.
+//! tick), so their answers come to the root whatever becomes of the
+//! request that asked: Envoy does not cancel a callout when its request
+//! goes away.
 
 mod exec;
 mod filter;
 
-use crate::engine::{HttpAnswer, Vm, TICK_MS};
-use exec::{execute, now_ms, read, Shared};
-use log::error;
-use proxy_wasm::hostcalls::{self as host, get_map_value};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use crate::engine::{HttpAnswer, Stream, Vm, TICK_MS};
+use exec::{execute, Shared};
+use meshprobe_abi::{self as abi, Buffer, LogLevel, Map};
 use std::cell::RefCell;
-use std::rc::Rc;
-use std::time::Duration;
+use std::collections::BTreeMap;
 
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Trace);
-    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, vm: None }) });
-}}
-
-type Handle = Rc<RefCell<Vm>>;
-
+/// A root context (one per plugin configuration in this VM) and its VM,
+/// once configured.
 struct Root {
     id: u32,
-    vm: Option<Handle>,
+    vm: Option<Vm>,
 }
 
-impl Root {
-    /// Runs `f` on the VM, then executes what it asked for.
-    fn with(&self, f: impl FnOnce(&mut Vm)) {
-        if let Some(Ok(mut vm)) = self.vm.as_ref().map(|h| h.try_borrow_mut()) {
-            f(&mut vm);
-            execute(&mut vm, self.id);
+thread_local! {
+    static ROOTS: RefCell<Vec<Root>> = const { RefCell::new(Vec::new()) };
+    /// Each HTTP context with its root, and where its request stands.
+    /// Taken out while its callback runs, so that a stream that goes away
+    /// meanwhile (a reply sent to it) can still be forgotten.
+    static STREAMS: RefCell<BTreeMap<u32, (u32, Stream)>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Runs `f` on the VM of root `id` (if that VM is not busy: a callback
+/// that comes while the VM sends a reply), then executes its effects in
+/// context `current`.
+fn with_vm<R>(id: u32, current: u32, f: impl FnOnce(&mut Vm) -> R) -> Option<R> {
+    ROOTS.with(|roots| {
+        let mut roots = roots.try_borrow_mut().ok()?;
+        let vm = roots.iter_mut().find(|r| r.id == id)?.vm.as_mut()?;
+        let out = f(vm);
+        execute(vm, current);
+        Some(out)
+    })
+}
+
+/// `f` on the value of `cell`, unless it is in use (never: no callback
+/// comes while these are borrowed, except as [`with_vm`] allows).
+fn borrow<T, R>(
+    cell: &'static std::thread::LocalKey<RefCell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> Option<R> {
+    cell.with(|c| c.try_borrow_mut().ok().map(|mut v| f(&mut v)))
+}
+
+#[cfg(target_os = "wasi")]
+extern "C" {
+    fn __wasm_call_ctors();
+}
+
+#[no_mangle]
+pub extern "C" fn _initialize() {
+    // SAFETY: the module's constructors, run once, before any callback.
+    #[cfg(target_os = "wasi")]
+    unsafe {
+        __wasm_call_ctors()
+    };
+    std::panic::set_hook(Box::new(|p| abi::log(LogLevel::Critical, &p.to_string())));
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_context_create(ctx: u32, root: u32) {
+    match root {
+        0 => borrow(&ROOTS, |r| r.push(Root { id: ctx, vm: None })),
+        _ => borrow(&STREAMS, |s| s.insert(ctx, (root, Stream::new(ctx)))).map(drop),
+    };
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_delete(ctx: u32) {
+    if let Some((root, mut stream)) = borrow(&STREAMS, |s| s.remove(&ctx)).flatten() {
+        // While the VM is busy (answering probes) it cannot be told; the
+        // engine then forgets this probe as it answers it.
+        with_vm(root, ctx, |vm| stream.on_end(vm));
+    } else {
+        // A root context: its VM goes with it.
+        borrow(&ROOTS, |roots| roots.retain(|r| r.id != ctx));
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_vm_start(_: u32, _: usize) -> bool {
+    true
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_configure(id: u32, size: usize) -> bool {
+    let bytes = abi::buffer(Buffer::PluginConfiguration, size);
+    let env = |name: &str| std::env::var(name).ok();
+    let (mut vm, queue) = match Vm::configure(&bytes, &env, id, abi::now_ms(), &mut Shared) {
+        Ok(vm) => vm,
+        Err(lines) => {
+            lines.iter().for_each(|l| abi::log(LogLevel::Error, l));
+            return false;
         }
+    };
+    if let Some(name) = queue {
+        let _ = abi::set_tick_period(TICK_MS as u32);
+        vm.queue = abi::register_queue(&name).ok();
     }
+    execute(&mut vm, id);
+    let root = |roots: &mut Vec<Root>| {
+        roots
+            .iter_mut()
+            .find(|r| r.id == id)
+            .map(|r| r.vm = Some(vm))
+    };
+    borrow(&ROOTS, root).flatten().is_some()
 }
 
-impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _: usize) {
-        let answer = (token, HttpAnswer { headers, body_size });
-        let status = || {
-            get_map_value(MapType::HttpCallResponseHeaders, ":status")
-                .ok()
-                .flatten()
-        };
-        let body = |n| read(BufferType::HttpCallResponseBody, n);
-        self.with(|vm| vm.on_http_answer(now_ms(), &mut Shared, answer, status, body));
-    }
-
-    fn on_grpc_call_response(&mut self, token: u32, code: u32, size: usize) {
-        let body = |n| read(BufferType::GrpcReceiveBuffer, n);
-        let message = exec::grpc_status_message;
-        self.with(|vm| {
-            vm.on_grpc_answer(now_ms(), &mut Shared, (token, code, size), body, message)
-        });
-    }
+#[no_mangle]
+pub extern "C" fn proxy_on_tick(id: u32) {
+    with_vm(id, id, |vm| {
+        exec::flush(vm);
+        let memory = core::arch::wasm32::memory_size(0) as u64 * 65_536;
+        vm.on_tick(abi::now_ms(), &mut Shared, memory);
+    });
 }
 
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        let bytes = read(BufferType::PluginConfiguration, usize::MAX);
-        let env = |name: &str| std::env::var(name).ok();
-        let (mut vm, queue) = match Vm::configure(&bytes, &env, self.id, now_ms(), &mut Shared) {
-            Ok(vm) => vm,
-            Err(lines) => {
-                lines.iter().for_each(|line| error!("{line}"));
-                return false;
-            }
-        };
-        if let Some(name) = queue {
-            let _ = host::set_tick_period(Duration::from_millis(TICK_MS));
-            vm.queue = host::register_shared_queue(&name).ok();
-        }
-        execute(&mut vm, self.id);
-        self.vm = Some(Rc::new(RefCell::new(vm)));
-        true
-    }
+#[no_mangle]
+pub extern "C" fn proxy_on_queue_ready(id: u32, queue: u32) {
+    while abi::dequeue(queue).is_some() {}
+    with_vm(id, id, exec::flush);
+}
 
-    fn on_tick(&mut self) {
-        self.with(|vm| {
-            exec::flush(vm);
-            let memory = core::arch::wasm32::memory_size(0) as u64 * 65_536;
-            vm.on_tick(now_ms(), &mut Shared, memory);
-        });
-    }
+#[no_mangle]
+pub extern "C" fn proxy_on_http_call_response(
+    id: u32,
+    token: u32,
+    headers: usize,
+    size: usize,
+    _: usize,
+) {
+    let answer = (
+        token,
+        HttpAnswer {
+            headers,
+            body_size: size,
+        },
+    );
+    let status = || {
+        abi::header(Map::HttpCallResponseHeaders, ":status").and_then(|v| String::from_utf8(v).ok())
+    };
+    let body = |n| abi::buffer(Buffer::HttpCallResponseBody, n);
+    with_vm(id, id, |vm| {
+        vm.on_http_answer(abi::now_ms(), &mut Shared, answer, status, body)
+    });
+}
 
-    fn on_queue_ready(&mut self, queue: u32) {
-        while let Ok(Some(_)) = host::dequeue_shared_queue(queue) {}
-        self.with(exec::flush);
-    }
+#[no_mangle]
+pub extern "C" fn proxy_on_grpc_receive(id: u32, token: u32, size: usize) {
+    grpc_answer(id, (token, 0, size));
+}
 
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(filter::Filter::new(context_id, self.vm.clone())))
-    }
+#[no_mangle]
+pub extern "C" fn proxy_on_grpc_close(id: u32, token: u32, code: u32) {
+    grpc_answer(id, (token, code, 0));
+}
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
+fn grpc_answer(id: u32, answer: (u32, u32, usize)) {
+    let body = |n| abi::buffer(Buffer::GrpcReceive, n);
+    let message = abi::grpc_status_message;
+    with_vm(id, id, |vm| {
+        vm.on_grpc_answer(abi::now_ms(), &mut Shared, answer, body, message)
+    });
 }

@@ -1,0 +1,138 @@
+//! The proxy-wasm ABI (version 0.2.1) as meshprobe's host layer uses it,
+//! in place of the Rust SDK: safe calls into the host, and the two exports
+//! every module needs. No dispatcher, no context objects, no logger: the
+//! host layer exports the callbacks it implements and nothing else (Envoy
+//! enters the VM only for exported callbacks), and routes every call's
+//! answer itself.
+//!
+//! Every call returns the host's status instead of panicking on one it did
+//! not expect (the SDK panics, which in a Wasm VM is a trap that fails
+//! every request through that Envoy). Buffers the host returns were
+//! allocated through [`proxy_on_memory_allocate`]; their ownership passes
+//! to the caller, as a `Vec<u8>`.
+
+#[cfg(target_arch = "wasm32")]
+mod calls;
+#[cfg(target_arch = "wasm32")]
+pub use calls::*;
+
+/// The host's status codes (`WasmResult`).
+pub mod status {
+    pub const OK: u32 = 0;
+    pub const NOT_FOUND: u32 = 1;
+    pub const CAS_MISMATCH: u32 = 8;
+}
+
+/// A callback's answer to the host: go on, or hold the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Action {
+    Continue = 0,
+    Pause = 1,
+}
+
+/// The host buffers meshprobe reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Buffer {
+    HttpRequestBody = 0,
+    HttpCallResponseBody = 4,
+    GrpcReceive = 5,
+    PluginConfiguration = 7,
+}
+
+/// The header maps meshprobe reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Map {
+    HttpRequestHeaders = 0,
+    HttpCallResponseHeaders = 6,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LogLevel {
+    Info = 2,
+    Warn = 3,
+    Error = 4,
+    Critical = 5,
+}
+
+/// The kinds of metric, as the host numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum MetricType {
+    Counter = 0,
+    Gauge = 1,
+    Histogram = 2,
+}
+
+/// The host's serialized form of a header map: the number of pairs, each
+/// pair's key and value sizes (little-endian u32), then each key and value
+/// followed by a NUL.
+pub fn serialize_map(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+    let size = pairs
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 10)
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(4 + size);
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out.extend_from_slice(&len(pairs.len()));
+    for (k, v) in pairs {
+        out.extend_from_slice(&len(k.len()));
+        out.extend_from_slice(&len(v.len()));
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
+}
+
+/// The host's serialized form of a property path: its parts joined by NUL.
+pub fn serialize_path(path: &[&str]) -> Vec<u8> {
+    path.join("\0").into_bytes()
+}
+
+/// The ABI version this module speaks (the host looks for this export).
+#[no_mangle]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+/// The host allocates the buffers it hands over in the module's memory
+/// through this export; the module owns them after (as a `Vec<u8>`).
+#[no_mangle]
+pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+    let mut buffer = std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size));
+    buffer.as_mut_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_map_is_sizes_then_nul_terminated_strings() {
+        let bytes = serialize_map(&[(":path", b"/x"), ("a", b"")]);
+        let mut want = vec![2, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+        want.extend_from_slice(b":path\0/x\0a\0\0");
+        assert_eq!(bytes, want);
+        assert_eq!(serialize_map(&[]), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_path_is_joined_by_nul() {
+        assert_eq!(serialize_path(&["source", "address"]), b"source\0address");
+        assert_eq!(serialize_path(&[]), b"");
+    }
+
+    #[test]
+    fn allocated_buffers_have_the_asked_capacity() {
+        let p = proxy_on_memory_allocate(16);
+        assert!(!p.is_null());
+        // SAFETY: allocated above as a Vec<u8> of capacity 16.
+        let v = unsafe { Vec::from_raw_parts(p, 0, 16) };
+        assert_eq!(v.capacity(), 16);
+    }
+}
