@@ -108,6 +108,25 @@ pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
     buffer.as_mut_ptr()
 }
 
+/// The module's start (the host calls it first): its constructors, and
+/// a panic hook that logs the panic as critical before the VM traps.
+#[cfg(target_os = "wasi")]
+#[no_mangle]
+pub extern "C" fn _initialize() {
+    extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: the constructors the linker collected, run once, first.
+    unsafe { __wasm_call_ctors() };
+    std::panic::set_hook(Box::new(|p| log(LogLevel::Critical, &p.to_string())));
+}
+
+/// The VM started: nothing to do (its configuration is the plugin's).
+#[no_mangle]
+pub extern "C" fn proxy_on_vm_start(_root: u32, _size: usize) -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

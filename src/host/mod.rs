@@ -57,21 +57,6 @@ fn borrow<T, R>(
     cell.with(|c| c.try_borrow_mut().ok().map(|mut v| f(&mut v)))
 }
 
-#[cfg(target_os = "wasi")]
-extern "C" {
-    fn __wasm_call_ctors();
-}
-
-#[no_mangle]
-pub extern "C" fn _initialize() {
-    // SAFETY: the module's constructors, run once, before any callback.
-    #[cfg(target_os = "wasi")]
-    unsafe {
-        __wasm_call_ctors()
-    };
-    std::panic::set_hook(Box::new(|p| abi::log(LogLevel::Critical, &p.to_string())));
-}
-
 #[no_mangle]
 pub extern "C" fn proxy_on_context_create(ctx: u32, root: u32) {
     match root {
@@ -90,11 +75,6 @@ pub extern "C" fn proxy_on_delete(ctx: u32) {
         // A root context: its VM goes with it.
         borrow(&ROOTS, |roots| roots.retain(|r| r.id != ctx));
     }
-}
-
-#[no_mangle]
-pub extern "C" fn proxy_on_vm_start(_: u32, _: usize) -> bool {
-    true
 }
 
 #[no_mangle]
