@@ -75,7 +75,11 @@ impl Stream {
         if vm.engine.wants_body(path, || headers.get("content-type")) {
             self.reading = Some(vm.engine.capture(headers));
             let then = match end {
-                true => self.on_body(vm, now(), store, (&[], true), headers).0.then,
+                true => {
+                    self.on_body(vm, now, store, (Vec::new, true), headers)
+                        .0
+                        .then
+                }
                 false => Then::Continue,
             };
             return Step {
@@ -99,6 +103,14 @@ impl Stream {
         self.ctx
     }
 
+    /// Whether the host must keep this stream for the request's next
+    /// phases: app traffic that went on needs nothing more (its end is
+    /// nothing to the VM), so the host need not keep it. (A waiting
+    /// probe is held.)
+    pub fn kept(&self) -> bool {
+        self.held || self.reading.is_some()
+    }
+
     /// Whether the host must read the body (then [`Stream::on_body`]).
     pub fn reads_body(&self) -> bool {
         self.reading.is_some()
@@ -110,15 +122,16 @@ impl Stream {
         self.held
     }
 
-    /// The body so far (at most [`super::BODY_READ`] bytes of it) and
-    /// whether it is complete; with `true` when the host must replace the
-    /// message by [`super::EMPTY_REQUEST`].
+    /// A body chunk: the body so far (at most [`super::BODY_READ`] bytes
+    /// of it, read from the host only when needed) and whether it is
+    /// complete; with `true` when the host must replace the message by
+    /// [`super::EMPTY_REQUEST`]. The clock is read only when needed too.
     pub fn on_body(
         &mut self,
         vm: &mut Vm,
-        now: u64,
+        now: impl Fn() -> u64,
         store: &mut dyn Store,
-        body: (&[u8], bool),
+        (body, end): (impl FnOnce() -> Vec<u8>, bool),
         headers: &mut dyn RequestHeaders,
     ) -> (Step, bool) {
         let Some(captured) = self.reading.take() else {
@@ -129,6 +142,8 @@ impl Stream {
             };
             return (Step::then(then), false);
         };
+        let (body, now) = (body(), now());
+        let body = (body.as_slice(), end);
         let step = vm
             .engine
             .on_grpc_request(now, store, self.ctx, body, &captured, headers);

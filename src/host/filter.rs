@@ -46,7 +46,7 @@ fn phase(ctx: u32, f: impl FnOnce(&mut Vm, &mut Stream) -> Action) -> Action {
         return Action::Continue;
     };
     let action = with_vm(root, ctx, |vm| f(vm, &mut stream)).unwrap_or(Action::Continue);
-    if stream.reads_body() || stream.held() {
+    if stream.kept() {
         borrow(&STREAMS, |s| s.insert(ctx, (root, stream)));
     }
     action
@@ -66,16 +66,11 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, _: usize, end: bool) -> Act
 #[no_mangle]
 pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, end: bool) -> Action {
     phase(ctx, |vm, stream| {
-        if !stream.reads_body() {
-            return if stream.held() {
-                Action::Pause
-            } else {
-                Action::Continue
-            };
-        }
-        let body = abi::buffer(Buffer::HttpRequestBody, size.min(BODY_READ));
-        let (now, body) = (abi::now_ms(), (body.as_slice(), end));
-        let (step, empty) = stream.on_body(vm, now, &mut Shared, body, &mut Headers);
+        let body = (
+            || abi::buffer(Buffer::HttpRequestBody, size.min(BODY_READ)),
+            end,
+        );
+        let (step, empty) = stream.on_body(vm, abi::now_ms, &mut Shared, body, &mut Headers);
         if empty && size > 0 {
             let _ = abi::set_buffer(Buffer::HttpRequestBody, 0, size, &EMPTY_REQUEST);
         }

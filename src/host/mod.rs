@@ -122,14 +122,14 @@ pub extern "C" fn proxy_on_http_call_response(
     id: u32,
     token: u32,
     headers: usize,
-    size: usize,
+    body: usize,
     _: usize,
 ) {
     let answer = (
         token,
         HttpAnswer {
             headers,
-            body_size: size,
+            body_size: body,
         },
     );
     let status = || {

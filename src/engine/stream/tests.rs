@@ -56,6 +56,7 @@ fn ordinary_traffic_goes_on_less_the_probe_header_and_its_body_is_not_read() {
     assert_eq!(step, expected);
     assert!(!s.reads_body());
     assert!(!s.held());
+    assert!(!s.kept(), "the host need not keep app traffic");
     s.on_end(&mut vm);
     assert_eq!(vm.holding(), (0, 0, 0));
 }
@@ -71,7 +72,7 @@ fn a_probe_answered_at_once_is_held_with_its_reply() {
         "{step:?}"
     );
     assert_eq!((step.strip, step.path), (false, None));
-    assert!(s.held());
+    assert!(s.held() && s.kept());
 }
 
 #[test]
@@ -82,6 +83,7 @@ fn a_waiting_probe_is_held_and_its_end_tells_the_vm() {
     let step = s.on_headers(&mut vm, || 0, &mut store, "/readyz", &mut get(true), true);
     assert_eq!(step, Step::then(Then::Pause));
     assert_eq!(vm.holding().2, 1);
+    assert!(s.kept());
     s.on_end(&mut vm);
     assert_eq!(vm.holding().2, 0);
     assert_eq!(vm.engine.holding().2, 0);
@@ -109,13 +111,22 @@ fn a_grpc_probe_goes_on_less_the_secret_and_is_decided_on_its_body() {
     );
     let on = on_less_the_secret();
     assert_eq!(step, on);
-    assert!(s.reads_body());
+    assert!(
+        s.reads_body() && !s.held() && s.kept(),
+        "kept to read its body"
+    );
     let body = framed("ready");
     // The headers are gone: the secret comes from what was captured.
     let gone = &mut List(Vec::new());
-    let part = s.on_body(&mut vm, 0, &mut store, (&body[..2], false), gone);
+    let part = s.on_body(
+        &mut vm,
+        || 0,
+        &mut store,
+        (|| body[..2].to_vec(), false),
+        gone,
+    );
     assert_eq!(part, (Step::then(Then::Pause), false));
-    let whole = s.on_body(&mut vm, 0, &mut store, (&body, true), gone);
+    let whole = s.on_body(&mut vm, || 0, &mut store, (|| body.clone(), true), gone);
     assert_eq!(whole, (Step::then(Then::Pause), true));
     assert!(!s.reads_body());
     assert_eq!(vm.holding().2, 1, "waiting for the run");
@@ -136,9 +147,15 @@ fn a_grpc_call_for_another_service_goes_on_untouched() {
         false,
     );
     let body = framed("orders");
-    let step = s.on_body(&mut vm, 0, &mut store, (&body, true), &mut List(Vec::new()));
+    let step = s.on_body(
+        &mut vm,
+        || 0,
+        &mut store,
+        (|| body, true),
+        &mut List(Vec::new()),
+    );
     assert_eq!(step, (Step::then(Then::Continue), false));
-    assert!(!s.held());
+    assert!(!s.held() && !s.kept());
 }
 
 #[test]
