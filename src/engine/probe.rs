@@ -47,8 +47,30 @@ impl Engine {
                     None => Request::Pass { new_path },
                 }
             }
-            Decision::Probe(probe) => Request::Answer(self.on_probe(now(), store, ctx, probe)),
+            Decision::Probe(probe) => match self.rendered_live(&probe) {
+                // A liveness answer as rendered before: no clock read.
+                Some(reply) => {
+                    let count = Metric::Probes(probe.endpoint, reply.status);
+                    self.out.push(Effect::Count(count));
+                    Request::Answer(Answer::Now(reply, Source::Local))
+                }
+                None => Request::Answer(self.on_probe(now(), store, ctx, probe)),
+            },
         }
+    }
+
+    /// The reply rendered before for a liveness probe's view, when that
+    /// view does not show the time: a liveness answer depends on nothing
+    /// else.
+    fn rendered_live(&self, probe: &Probe) -> Option<Reply> {
+        let live = self.policy.endpoints.get(probe.endpoint)?.checks.is_empty();
+        let key = (probe.format, probe.verbose, probe.details);
+        let rendered = self
+            .rendered
+            .get(probe.endpoint)
+            .filter(|_| live && timeless(probe))?;
+        let found = rendered.iter().find(|(k, _)| *k == key);
+        found.map(|(_, reply)| reply.clone())
     }
 
     /// A probe from context `ctx`: answered now, or waiting (then an
@@ -82,18 +104,14 @@ impl Engine {
         if ep.checks.is_empty() {
             // Liveness: answered locally, zero callouts, nothing to share;
             // rendered once per view, unless the view shows the time.
-            let key = (probe.format, probe.verbose, probe.details);
-            let timeless = probe.notes.is_empty()
-                && !matches!(probe.format, Format::Html | Format::Atom | Format::Rss);
-            let rendered = self.rendered.get(endpoint);
-            let found = rendered.and_then(|r| r.iter().find(|(k, _)| *k == key));
-            let reply = match found.filter(|_| timeless) {
-                Some((_, reply)) => reply.clone(),
+            let reply = match self.rendered_live(&probe) {
+                Some(reply) => reply,
                 None => {
                     let mut report = Report::new(&ep.name, Vec::new());
                     report.at_ms = now;
                     let reply = self.render(&probe, &report);
-                    if let Some(r) = self.rendered.get_mut(endpoint).filter(|_| timeless) {
+                    if let Some(r) = self.rendered.get_mut(endpoint).filter(|_| timeless(&probe)) {
+                        let key = (probe.format, probe.verbose, probe.details);
                         r.push((key, reply.clone()));
                     }
                     reply
@@ -272,4 +290,10 @@ impl Engine {
             .push(Effect::Count(Metric::Probes(endpoint, reply.status)));
         self.out.push(Effect::Reply { ctx, reply, source });
     }
+}
+
+/// Whether a probe's answer shows nothing of the time (HTML and the feeds
+/// do, and so do notes).
+fn timeless(probe: &Probe) -> bool {
+    probe.notes.is_empty() && !matches!(probe.format, Format::Html | Format::Atom | Format::Rss)
 }

@@ -360,6 +360,25 @@ fn liveness_is_rendered_once_per_view_unless_the_view_shows_the_time() {
     let first = live(&mut e, 0, "/livez?format=json");
     assert_eq!(live(&mut e, 5_000, "/livez?format=json"), first);
     assert_eq!(e.rendered.first().map(Vec::len), Some(1));
+    // Answered as rendered, it costs no clock read (a host call), and
+    // counts as a probe all the same.
+    e.take_effects();
+    let clock = || -> u64 { panic!("the clock was read for a rendered liveness answer") };
+    let r = e.on_request(
+        clock,
+        &mut MemStore::new(),
+        8,
+        "/livez?format=json",
+        &mut Get(None),
+    );
+    assert_eq!(
+        r,
+        Request::Answer(Answer::Now(first.clone(), Source::Local))
+    );
+    assert_eq!(
+        e.take_effects(),
+        vec![Effect::Count(Metric::Probes(0, 200))]
+    );
     assert_eq!(live(&mut e, 5_000, "/livez").body, b"ok\n");
     assert_eq!(e.rendered.first().map(Vec::len), Some(2));
     // The page shows when it was made: made anew each time.
