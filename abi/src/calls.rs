@@ -25,6 +25,7 @@ extern "C" {
         d: *mut *mut u8,
         n: *mut usize,
     ) -> Status;
+    fn proxy_get_header_map_pairs(m: Map, d: *mut *mut u8, n: *mut usize) -> Status;
     fn proxy_replace_header_map_value(
         m: Map,
         k: *const u8,
@@ -152,6 +153,13 @@ pub fn header(m: Map, name: &str) -> Option<Vec<u8>> {
     // Present and empty: the host gives no buffer.
     let value = take(|d, n| unsafe { proxy_get_header_map_value(m, k, kn, d, n) });
     value.ok().map(Option::unwrap_or_default)
+}
+
+/// A whole header map, serialized (see [`super::map_value`]): one host
+/// call instead of one per header.
+pub fn header_map(m: Map) -> Vec<u8> {
+    let map = take(|d, n| unsafe { proxy_get_header_map_pairs(m, d, n) });
+    map.ok().flatten().unwrap_or_default()
 }
 
 /// Sets a header, or removes it (`None`).

@@ -91,6 +91,30 @@ pub fn serialize_map(pairs: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// The value of header `name` in a serialized header map (as
+/// [`serialize_map`] writes it and the host returns it): the first one,
+/// as the host's own lookup gives. `None` when absent or when the map is
+/// malformed.
+pub fn map_value<'a>(map: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let word = |at: usize| -> Option<usize> {
+        let bytes = map.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes(bytes.try_into().ok()?) as usize)
+    };
+    let count = word(0)?;
+    let mut data = count.checked_mul(8)?.checked_add(4)?;
+    for i in 0..count {
+        let (k, v) = (word(4 + i * 8)?, word(8 + i * 8)?);
+        let key = map.get(data..data.checked_add(k)?)?;
+        let value_at = data + k + 1;
+        let value = map.get(value_at..value_at.checked_add(v)?)?;
+        if key == name.as_bytes() {
+            return Some(value);
+        }
+        data = value_at + v + 1;
+    }
+    None
+}
+
 /// The host's serialized form of a property path: its parts joined by NUL.
 pub fn serialize_path(path: &[&str]) -> Vec<u8> {
     path.join("\0").into_bytes()
@@ -138,6 +162,24 @@ mod tests {
         want.extend_from_slice(b":path\0/x\0a\0\0");
         assert_eq!(bytes, want);
         assert_eq!(serialize_map(&[]), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_value_is_found_in_a_serialized_map() {
+        let map = serialize_map(&[(":path", b"/x"), ("accept", b""), ("a", b"1"), ("a", b"2")]);
+        assert_eq!(map_value(&map, ":path"), Some(&b"/x"[..]));
+        assert_eq!(map_value(&map, "accept"), Some(&b""[..]));
+        assert_eq!(map_value(&map, "a"), Some(&b"1"[..]), "the first of two");
+        assert_eq!(map_value(&map, "b"), None);
+        assert_eq!(map_value(&serialize_map(&[]), "a"), None);
+        for cut in 0..map.len() {
+            // Never past the end: a short map finds what it can.
+            let _ = map_value(&map[..cut], "a");
+        }
+        // ... "a\0" "1\0" "a\0" "2\0": cut into the first "1", it is gone.
+        assert_eq!(map_value(&map[..map.len() - 5], "a"), Some(&b"1"[..]));
+        assert_eq!(map_value(&map[..map.len() - 6], "a"), None);
+        assert_eq!(map_value(&[255, 255, 255, 255], "a"), None);
     }
 
     #[test]

@@ -7,12 +7,17 @@ use crate::classify::RequestHeaders;
 use crate::engine::{Step, Stream, Then, Vm, BODY_READ, EMPTY_REQUEST};
 use meshprobe_abi::{self as abi, Action, Buffer, Map};
 
-/// The request's headers and properties, read when the core asks.
-struct Headers;
+/// The request's headers and properties, read when the core asks: the
+/// headers all at once (one host call, not one per header).
+#[derive(Default)]
+struct Headers(Option<Vec<u8>>);
 
 impl RequestHeaders for Headers {
     fn get(&mut self, name: &str) -> Option<String> {
-        String::from_utf8(abi::header(Map::HttpRequestHeaders, name)?).ok()
+        let all = self
+            .0
+            .get_or_insert_with(|| abi::header_map(Map::HttpRequestHeaders));
+        String::from_utf8(abi::map_value(all, name)?.to_vec()).ok()
     }
 
     fn property(&mut self, path: &[&str]) -> Option<String> {
@@ -57,8 +62,11 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, _: usize, end: bool) -> Act
     #[cfg(feature = "test-hooks")]
     test_hooks::run();
     phase(ctx, |vm, stream| {
-        let path = Headers.get(":path").unwrap_or_default();
-        let step = stream.on_headers(vm, abi::now_ms, &mut Shared, &path, &mut Headers, end);
+        // App traffic needs no other header: `:path` alone.
+        let path = abi::header(Map::HttpRequestHeaders, ":path").unwrap_or_default();
+        let path = String::from_utf8(path).unwrap_or_default();
+        let headers = &mut Headers::default();
+        let step = stream.on_headers(vm, abi::now_ms, &mut Shared, &path, headers, end);
         carry(vm, step)
     })
 }
@@ -70,7 +78,8 @@ pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, end: bool) -> Act
             || abi::buffer(Buffer::HttpRequestBody, size.min(BODY_READ)),
             end,
         );
-        let (step, empty) = stream.on_body(vm, abi::now_ms, &mut Shared, body, &mut Headers);
+        let headers = &mut Headers::default();
+        let (step, empty) = stream.on_body(vm, abi::now_ms, &mut Shared, body, headers);
         if empty && size > 0 {
             let _ = abi::set_buffer(Buffer::HttpRequestBody, 0, size, &EMPTY_REQUEST);
         }
@@ -87,7 +96,11 @@ mod test_hooks {
 
     #[allow(clippy::panic)]
     pub fn run() {
-        if super::Headers.get("x-meshprobe-test-hook").as_deref() == Some("panic") {
+        if super::Headers::default()
+            .get("x-meshprobe-test-hook")
+            .as_deref()
+            == Some("panic")
+        {
             panic!("meshprobe test hook: forced VM failure");
         }
     }
