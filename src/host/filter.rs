@@ -12,12 +12,23 @@ use meshprobe_abi::{self as abi, Action, Buffer, Map};
 #[derive(Default)]
 struct Headers(Option<Vec<u8>>);
 
+impl Headers {
+    fn all(&mut self) -> &[u8] {
+        self.0
+            .get_or_insert_with(|| abi::header_map(Map::HttpRequestHeaders))
+    }
+
+    /// Whether the request may have header `name` (it has, unless the
+    /// headers were read and it is not among them).
+    fn may_have(&mut self, name: &str) -> bool {
+        let all = self.all();
+        all.is_empty() || abi::map_value(all, name).is_some()
+    }
+}
+
 impl RequestHeaders for Headers {
     fn get(&mut self, name: &str) -> Option<String> {
-        let all = self
-            .0
-            .get_or_insert_with(|| abi::header_map(Map::HttpRequestHeaders));
-        String::from_utf8(abi::map_value(all, name)?.to_vec()).ok()
+        String::from_utf8(abi::map_value(self.all(), name)?.to_vec()).ok()
     }
 
     fn property(&mut self, path: &[&str]) -> Option<String> {
@@ -25,9 +36,9 @@ impl RequestHeaders for Headers {
     }
 }
 
-fn carry(vm: &Vm, step: Step) -> Action {
+fn carry(vm: &Vm, step: Step, headers: &mut Headers) -> Action {
     let name = vm.engine.policy().authorization.header.as_deref();
-    if let Some(name) = name.filter(|_| step.strip) {
+    if let Some(name) = name.filter(|n| step.strip && headers.may_have(n)) {
         // The secret never reaches the application.
         let _ = abi::set_header(Map::HttpRequestHeaders, name, None);
     }
@@ -62,12 +73,12 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, _: usize, end: bool) -> Act
     #[cfg(feature = "test-hooks")]
     test_hooks::run();
     phase(ctx, |vm, stream| {
-        // App traffic needs no other header: `:path` alone.
-        let path = abi::header(Map::HttpRequestHeaders, ":path").unwrap_or_default();
-        let path = String::from_utf8(path).unwrap_or_default();
+        // All headers in one host call: then app traffic without the probe
+        // header costs no second call to remove it.
         let headers = &mut Headers::default();
+        let path = headers.get(":path").unwrap_or_default();
         let step = stream.on_headers(vm, abi::now_ms, &mut Shared, &path, headers, end);
-        carry(vm, step)
+        carry(vm, step, headers)
     })
 }
 
@@ -83,7 +94,7 @@ pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, end: bool) -> Act
         if empty && size > 0 {
             let _ = abi::set_buffer(Buffer::HttpRequestBody, 0, size, &EMPTY_REQUEST);
         }
-        carry(vm, step)
+        carry(vm, step, headers)
     })
 }
 
