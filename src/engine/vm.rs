@@ -43,6 +43,8 @@ pub struct Vm {
     calls: Vec<(Token, CalloutId)>,
     /// Callouts asked for in an HTTP context, for the root to dispatch.
     deferred: Vec<Dispatch>,
+    /// Replies made in an HTTP context for other contexts, for the root.
+    for_root: Vec<Effect>,
     /// Probes the engine has yet to answer, with their deadline.
     waiting: Vec<(Ctx, u64)>,
     /// Effects of the VM's own (the last resort, the memory gauge).
@@ -86,6 +88,7 @@ impl Vm {
             root,
             calls: Vec::new(),
             deferred: Vec::new(),
+            for_root: Vec::new(),
             waiting: Vec::new(),
             ready: Vec::new(),
             memory: 0,
@@ -192,23 +195,41 @@ impl Vm {
     }
 
     /// The effects to execute now, in context `current`, in order. A
-    /// callout asked for outside the root is kept for [`Vm::flush`], and
-    /// the first one kept comes with [`Effect::WakeRoot`]. Empty when
+    /// callout asked for outside the root is kept for [`Vm::flush`], a
+    /// reply to another request for the root's next call, and the first
+    /// one kept comes with [`Effect::WakeRoot`]. Empty when
     /// there is nothing left to do (executing a dispatch can fail and
     /// give the engine more to say: call again until empty).
     pub fn effects(&mut self, current: Ctx) -> Vec<Effect> {
         // In place: a run's completion may answer a thousand waiting
         // probes, and a copy would double the VM's peak memory.
-        let mut out = self.engine.take_effects();
-        let dispatch = |e: &Effect| matches!(e, Effect::Dispatch(_));
-        if current != self.root && out.iter().any(dispatch) {
+        let mut out = std::mem::take(&mut self.ready);
+        if current == self.root {
+            out.append(&mut self.for_root);
+        }
+        let mut fresh = self.engine.take_effects();
+        match out.is_empty() {
+            true => out = fresh,
+            false => out.append(&mut fresh),
+        }
+        // In a request's callback, what only the root may do waits for it:
+        // callouts (an answer goes to the context that dispatched them),
+        // and replies to other requests (Envoy holds the current request
+        // after any local reply sent during its callback).
+        let elsewhere = |e: &Effect| match e {
+            Effect::Dispatch(_) => true,
+            Effect::Reply { ctx, .. } => *ctx != current,
+            _ => false,
+        };
+        if current != self.root && out.iter().any(elsewhere) {
             let all = std::mem::take(&mut out);
-            if self.deferred.is_empty() {
+            if self.deferred.is_empty() && self.for_root.is_empty() {
                 out.push(Effect::WakeRoot);
             }
             for effect in all {
                 match effect {
                     Effect::Dispatch(d) => self.deferred.push(d),
+                    e if elsewhere(&e) => self.for_root.push(e),
                     other => out.push(other),
                 }
             }
@@ -230,11 +251,6 @@ impl Vm {
                 }
                 false
             });
-        }
-        if !self.ready.is_empty() {
-            let mut ready = std::mem::take(&mut self.ready);
-            ready.append(&mut out);
-            out = ready;
         }
         out
     }

@@ -31,6 +31,41 @@ fn is_dispatch(e: &Effect) -> bool {
 }
 
 #[test]
+fn a_reply_to_another_request_made_in_a_request_s_callback_waits_for_the_root() {
+    let mut store = MemStore::new();
+    let mut vm = vm(&mut store);
+    let deadline = wait(&mut vm, &mut store, 9, 0);
+    vm.effects(ROOT);
+    let reply = |ctx| Effect::Reply {
+        ctx,
+        reply: Reply::plain(200, "ok\n"),
+        source: Source::Local,
+    };
+    // Whatever makes it: here, the VM's own (as the last resort does).
+    vm.ready
+        .extend([reply(9), reply(7), Effect::Log(Level::Info, "x".into())]);
+    let fx = vm.effects(7);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::WakeRoot,
+            reply(7),
+            Effect::Log(Level::Info, "x".into())
+        ],
+        "only the current request's own reply, and one wake"
+    );
+    assert_eq!(vm.holding().2, 1, "9 still waits");
+    assert_eq!(vm.effects(8), vec![], "not in another request either");
+    assert_eq!(vm.effects(ROOT), vec![reply(9)]);
+    assert_eq!(vm.holding().2, 0);
+    // Answered: the last resort has nothing left to do for 9.
+    vm.on_tick(deadline + 2 * TICK_MS, &mut store, 0);
+    let last_resort =
+        |e: &Effect| matches!(e, Effect::Log(Level::Warn, l) if l.contains("unanswered"));
+    assert!(!vm.effects(ROOT).iter().any(last_resort));
+}
+
+#[test]
 fn callouts_asked_for_in_a_request_are_kept_for_the_root_with_one_wake() {
     let mut store = MemStore::new();
     let mut vm = vm(&mut store);
