@@ -66,7 +66,7 @@ def owner(name):
     if name.startswith("data segment") or name.startswith("data["):
         return "data segments (constants, strings, tables)"
     if name.startswith("proxy_on_") or name.startswith("proxy_abi_"):
-        return "proxy_wasm (the exported callbacks)"
+        return "the exported callbacks (src/host and abi/, with the core code inlined into them)"
     if name in LIBC or name.startswith("__"):
         return "wasi-libc (allocator, getenv, mem*)"
     if name.startswith("import ") or name.startswith("export "):

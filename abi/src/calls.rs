@@ -155,11 +155,31 @@ pub fn header(m: Map, name: &str) -> Option<Vec<u8>> {
     value.ok().map(Option::unwrap_or_default)
 }
 
-/// A whole header map, serialized (see [`super::map_value`]): one host
-/// call instead of one per header.
-pub fn header_map(m: Map) -> Vec<u8> {
-    let map = take(|d, n| unsafe { proxy_get_header_map_pairs(m, d, n) });
-    map.ok().flatten().unwrap_or_default()
+/// The current request's headers, read from the host when first asked,
+/// all in one call (not one per header).
+#[derive(Debug, Default)]
+pub struct RequestHeaders(Option<Vec<u8>>);
+
+impl RequestHeaders {
+    fn all(&mut self) -> &[u8] {
+        self.0.get_or_insert_with(|| {
+            let m = Map::HttpRequestHeaders;
+            let map = take(|d, n| unsafe { proxy_get_header_map_pairs(m, d, n) });
+            map.ok().flatten().unwrap_or_default()
+        })
+    }
+
+    /// The (first) value of header `name`.
+    pub fn get(&mut self, name: &str) -> Option<&[u8]> {
+        super::map_value(self.all(), name)
+    }
+
+    /// Whether the request may have header `name`: it has, unless the
+    /// headers could be read and it is not among them.
+    pub fn may_have(&mut self, name: &str) -> bool {
+        let all = self.all();
+        all.is_empty() || super::map_value(all, name).is_some()
+    }
 }
 
 /// Sets a header, or removes it (`None`).

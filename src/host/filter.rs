@@ -7,28 +7,14 @@ use crate::classify::RequestHeaders;
 use crate::engine::{Step, Stream, Then, Vm, BODY_READ, EMPTY_REQUEST};
 use meshprobe_abi::{self as abi, Action, Buffer, Map};
 
-/// The request's headers and properties, read when the core asks: the
-/// headers all at once (one host call, not one per header).
+/// The request's headers (all read in one host call, when the core first
+/// asks) and properties.
 #[derive(Default)]
-struct Headers(Option<Vec<u8>>);
-
-impl Headers {
-    fn all(&mut self) -> &[u8] {
-        self.0
-            .get_or_insert_with(|| abi::header_map(Map::HttpRequestHeaders))
-    }
-
-    /// Whether the request may have header `name` (it has, unless the
-    /// headers were read and it is not among them).
-    fn may_have(&mut self, name: &str) -> bool {
-        let all = self.all();
-        all.is_empty() || abi::map_value(all, name).is_some()
-    }
-}
+struct Headers(abi::RequestHeaders);
 
 impl RequestHeaders for Headers {
     fn get(&mut self, name: &str) -> Option<String> {
-        String::from_utf8(abi::map_value(self.all(), name)?.to_vec()).ok()
+        String::from_utf8(self.0.get(name)?.to_vec()).ok()
     }
 
     fn property(&mut self, path: &[&str]) -> Option<String> {
@@ -38,7 +24,7 @@ impl RequestHeaders for Headers {
 
 fn carry(vm: &Vm, step: Step, headers: &mut Headers) -> Action {
     let name = vm.engine.policy().authorization.header.as_deref();
-    if let Some(name) = name.filter(|n| step.strip && headers.may_have(n)) {
+    if let Some(name) = name.filter(|n| step.strip && headers.0.may_have(n)) {
         // The secret never reaches the application.
         let _ = abi::set_header(Map::HttpRequestHeaders, name, None);
     }

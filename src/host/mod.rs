@@ -30,14 +30,14 @@ struct Root {
 thread_local! {
     static ROOTS: RefCell<Vec<Root>> = const { RefCell::new(Vec::new()) };
     /// Each HTTP context with its root, and where its request stands.
-    /// Taken out while its callback runs, so that a stream that goes away
-    /// meanwhile (a reply sent to it) can still be forgotten.
+    /// Taken out while its callback runs (defensive: Envoy defers what a
+    /// host call would call back, except the allocation).
     static STREAMS: RefCell<BTreeMap<u32, (u32, Stream)>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-/// Runs `f` on the VM of root `id` (if that VM is not busy: a callback
-/// that comes while the VM sends a reply), then executes its effects in
-/// context `current`.
+/// Runs `f` on the VM of root `id`, then executes its effects in context
+/// `current`. `None` if there is none, or (defensive: Envoy defers what a
+/// host call would call back) it is busy.
 fn with_vm<R>(id: u32, current: u32, f: impl FnOnce(&mut Vm) -> R) -> Option<R> {
     ROOTS.with(|roots| {
         let mut roots = roots.try_borrow_mut().ok()?;
@@ -60,7 +60,12 @@ fn borrow<T, R>(
 #[no_mangle]
 pub extern "C" fn proxy_on_context_create(ctx: u32, root: u32) {
     match root {
-        0 => borrow(&ROOTS, |r| r.push(Root { id: ctx, vm: None })),
+        // Envoy may start a plugin's root context again: one entry each.
+        0 => borrow(&ROOTS, |roots| {
+            if !roots.iter().any(|r| r.id == ctx) {
+                roots.push(Root { id: ctx, vm: None });
+            }
+        }),
         _ => borrow(&STREAMS, |s| s.insert(ctx, (root, Stream::new(ctx)))).map(drop),
     };
 }
@@ -68,8 +73,6 @@ pub extern "C" fn proxy_on_context_create(ctx: u32, root: u32) {
 #[no_mangle]
 pub extern "C" fn proxy_on_delete(ctx: u32) {
     if let Some((root, mut stream)) = borrow(&STREAMS, |s| s.remove(&ctx)).flatten() {
-        // While the VM is busy (answering probes) it cannot be told; the
-        // engine then forgets this probe as it answers it.
         with_vm(root, ctx, |vm| stream.on_end(vm));
     } else {
         // A root context: its VM goes with it.
