@@ -57,7 +57,7 @@ fn phase(ctx: u32, f: impl FnOnce(&mut Vm, &mut Stream) -> Action) -> Action {
 #[no_mangle]
 pub extern "C" fn proxy_on_request_headers(ctx: u32, _: usize, end: bool) -> Action {
     #[cfg(feature = "test-hooks")]
-    test_hooks::run();
+    test_hook();
     phase(ctx, |vm, stream| {
         // All headers in one host call: then app traffic without the probe
         // header costs no second call to remove it.
@@ -88,17 +88,9 @@ pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, end: bool) -> Act
 /// bug would (a Rust panic, which aborts: a Wasm trap), so tests can watch
 /// Envoy's `failure_policy` at work.
 #[cfg(feature = "test-hooks")]
-mod test_hooks {
-    use crate::classify::RequestHeaders;
-
-    #[allow(clippy::panic)]
-    pub fn run() {
-        if super::Headers::default()
-            .get("x-meshprobe-test-hook")
-            .as_deref()
-            == Some("panic")
-        {
-            panic!("meshprobe test hook: forced VM failure");
-        }
+#[allow(clippy::panic)]
+fn test_hook() {
+    if abi::RequestHeaders::default().get("x-meshprobe-test-hook") == Some(b"panic") {
+        panic!("meshprobe test hook: forced VM failure");
     }
 }
