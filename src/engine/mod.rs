@@ -17,6 +17,7 @@
 //! [`Engine::on_dispatch_failed`]), whatever became of the probe that
 //! started the run: the host dispatches from its root context for that.
 
+mod contexts;
 mod flow;
 mod grpc;
 mod grpc_probe;
@@ -28,6 +29,7 @@ mod stream;
 mod tick;
 mod vm;
 
+pub use contexts::{Roots, Streams};
 pub use grpc_probe::{Captured, GrpcStep, BODY_READ, EMPTY_REQUEST};
 pub use metric::{vm_memory, Metric, MetricKind};
 pub use probe::Request;

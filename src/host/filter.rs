@@ -2,7 +2,7 @@
 //! core's [`Stream`], and the host carries out the [`Step`] it gives.
 
 use super::exec::{send, Shared};
-use super::{borrow, take_stream, with_vm, STREAMS};
+use super::{borrow, with_vm, STREAMS};
 use crate::classify::RequestHeaders;
 use crate::engine::{Step, Stream, Then, Vm, BODY_READ, EMPTY_REQUEST};
 use meshprobe_abi::{self as abi, Action, Buffer, Map};
@@ -44,13 +44,11 @@ fn carry(vm: &Vm, step: Step, headers: &mut Headers) -> Action {
 /// Runs a phase of the request of `ctx` (taken out of [`STREAMS`] meanwhile,
 /// kept after only while it still matters) on its root's VM.
 fn phase(ctx: u32, f: impl FnOnce(&mut Vm, &mut Stream) -> Action) -> Action {
-    let Some((_, root, mut stream)) = take_stream(ctx) else {
+    let Some((root, mut stream)) = borrow(&STREAMS, |s| s.take(ctx)).flatten() else {
         return Action::Continue;
     };
     let action = with_vm(root, ctx, |vm| f(vm, &mut stream)).unwrap_or(Action::Continue);
-    if stream.kept() {
-        borrow(&STREAMS, |s| s.push((ctx, root, stream)));
-    }
+    borrow(&STREAMS, |s| s.keep(root, stream));
     action
 }
 

@@ -14,26 +14,16 @@
 mod exec;
 mod filter;
 
-use crate::engine::{HttpAnswer, Stream, Vm, TICK_MS};
+use crate::engine::{HttpAnswer, Roots, Streams, Vm, TICK_MS};
 use exec::{execute, Shared};
 use meshprobe_abi::{self as abi, Buffer, LogLevel, Map};
 use std::cell::RefCell;
 
-/// A root context (one per plugin configuration in this VM) and its VM,
-/// once configured.
-struct Root {
-    id: u32,
-    vm: Option<Vm>,
-}
-
 thread_local! {
-    static ROOTS: RefCell<Vec<Root>> = const { RefCell::new(Vec::new()) };
-    /// HTTP contexts with their root, and where their request stands: from
-    /// creation to the headers, then only those the core keeps (few: held
-    /// probes). A vector, newest last (a B-tree map costs 6.5 KB of module).
-    /// Taken out while its callback runs (defensive: Envoy defers what a
-    /// host call would call back, except the allocation).
-    static STREAMS: RefCell<Vec<(u32, u32, Stream)>> = const { RefCell::new(Vec::new()) };
+    static ROOTS: RefCell<Roots> = const { RefCell::new(Roots::new()) };
+    /// Taken out of while a request's callback runs (defensive: Envoy
+    /// defers what a host call would call back, except the allocation).
+    static STREAMS: RefCell<Streams> = const { RefCell::new(Streams::new()) };
 }
 
 /// Runs `f` on the VM of root `id`, then executes its effects in context
@@ -42,7 +32,7 @@ thread_local! {
 fn with_vm<R>(id: u32, current: u32, f: impl FnOnce(&mut Vm) -> R) -> Option<R> {
     ROOTS.with(|roots| {
         let mut roots = roots.try_borrow_mut().ok()?;
-        let vm = roots.iter_mut().find(|r| r.id == id)?.vm.as_mut()?;
+        let vm = roots.vm(id)?;
         let out = f(vm);
         execute(vm, current);
         Some(out)
@@ -58,35 +48,21 @@ fn borrow<T, R>(
     cell.with(|c| c.try_borrow_mut().ok().map(|mut v| f(&mut v)))
 }
 
-/// The stream of context `ctx`, out of [`STREAMS`].
-fn take_stream(ctx: u32) -> Option<(u32, u32, Stream)> {
-    let take = |s: &mut Vec<(u32, u32, Stream)>| {
-        let at = s.iter().rposition(|(c, _, _)| *c == ctx)?;
-        Some(s.swap_remove(at))
-    };
-    borrow(&STREAMS, take).flatten()
-}
-
 #[no_mangle]
 pub extern "C" fn proxy_on_context_create(ctx: u32, root: u32) {
     match root {
-        // Envoy may start a plugin's root context again: one entry each.
-        0 => borrow(&ROOTS, |roots| {
-            if !roots.iter().any(|r| r.id == ctx) {
-                roots.push(Root { id: ctx, vm: None });
-            }
-        }),
-        _ => borrow(&STREAMS, |s| s.push((ctx, root, Stream::new(ctx)))),
+        0 => borrow(&ROOTS, |r| r.start(ctx)),
+        _ => borrow(&STREAMS, |s| s.start(ctx, root)),
     };
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_on_delete(ctx: u32) {
-    if let Some((_, root, mut stream)) = take_stream(ctx) {
+    if let Some((root, mut stream)) = borrow(&STREAMS, |s| s.take(ctx)).flatten() {
         with_vm(root, ctx, |vm| stream.on_end(vm));
     } else {
         // A root context: its VM goes with it.
-        borrow(&ROOTS, |roots| roots.retain(|r| r.id != ctx));
+        borrow(&ROOTS, |r| r.end(ctx));
     }
 }
 
@@ -106,13 +82,7 @@ pub extern "C" fn proxy_on_configure(id: u32, size: usize) -> bool {
         vm.queue = abi::register_queue(&name).ok();
     }
     execute(&mut vm, id);
-    let root = |roots: &mut Vec<Root>| {
-        roots
-            .iter_mut()
-            .find(|r| r.id == id)
-            .map(|r| r.vm = Some(vm))
-    };
-    borrow(&ROOTS, root).flatten().is_some()
+    borrow(&ROOTS, |r| r.configured(id, vm)).unwrap_or(false)
 }
 
 #[no_mangle]
