@@ -50,7 +50,7 @@ def measure(args):
     start = time.time()
     log = lambda msg: print(msg, flush=True)
     res["size"] = size.run(REPO, wasm, log)
-    res["cpu"] = cpu.run(args.envoy, wasm, args.rounds, args.seconds, log)
+    res["cpu"] = cpu.run(args.envoy, wasm, args.rounds, args.seconds, log, REPO)
     res["load"] = scale.run(args.envoy, wasm, args.load_rounds, log)
     res["memory"] = {"initial": storm.initial_memory(wasm), "demo": storm.demo_memory(args.envoy, wasm, REPO, log)}
     res["storm"] = storm.storm(args.envoy, wasm, args.storm_seconds, log=log)

@@ -8,6 +8,7 @@ import os, statistics, subprocess, tempfile
 import crossings
 import harness as h
 import policies
+import cpusplit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -74,9 +75,9 @@ def answer_headers(env, path):
     return status, sorted((k.lower(), v) for k, v in headers if k.lower() not in drop), body.decode(errors="replace")
 
 
-def run(envoy, wasm, rounds, seconds, log=print):
+def run(envoy, wasm, rounds, seconds, log=print, repo=None):
     """Measure every scenario; returns {"scenarios": {key: {...}}, "reply_check": {...},
-    "crossings": {key: {...}}}."""
+    "crossings": {key: {...}}, "profile": {...}}."""
     floors = build_floors(tempfile.mkdtemp(prefix="meshprobe-floors-"))
     deps5, deps10 = h.Deps(5), h.Deps(10)
     cfgs = configs(wasm, floors, deps5, deps10)
@@ -116,10 +117,67 @@ def run(envoy, wasm, rounds, seconds, log=print):
         med["rss_mib"] = envoys[key].rss_kib() / 1024
         med.update(label=label, module=wat, path=path)
         out[key] = med
+    prof = split_all(envoy, envoys, seconds, min(rounds, 3), cfgs_for_variants(repo, floors, deps5, deps10, log), log)
     for e in envoys.values():
         e.close()
     # The same Wasm scenarios once more, traced: VM entries and host calls per request.
     cross = crossings.run(envoy, cfgs, SCENARIOS, log)
     deps5.close()
     deps10.close()
-    return {"scenarios": out, "reply_check": reply_check, "crossings": cross}
+    return {"scenarios": out, "reply_check": reply_check, "crossings": cross, "profile": prof}
+
+
+def headers_of(key):
+    auth = next(s[5] for s in SCENARIOS if s[0] == key)
+    return (policies.AUTH_HEADER,) if auth else ()
+
+
+def path_of(key):
+    return next(s[4] for s in SCENARIOS if s[0] == key)
+
+
+# The scenarios the module variants (cpusplit.VARIANTS) are sampled in.
+VARIANT_SCENARIOS = ("mp_app", "mp_live")
+
+
+def cfgs_for_variants(repo, floors, deps5, deps10, log):
+    """{variant: (label, size, {scenario: Envoy bootstrap})}, none without
+    perf or without the repository to build them from."""
+    if repo is None or cpusplit.available() is not None:
+        return {}
+    out = {}
+    for key, (label, path) in cpusplit.build_variants(repo, os.path.dirname(next(iter(floors.values()))), log).items():
+        cfg = configs(path, floors, deps5, deps10)
+        out[key] = (label, os.path.getsize(path), {k: cfg[k] for k in VARIANT_SCENARIOS})
+    return out
+
+
+def split_all(envoy, envoys, seconds, windows, variants, log):
+    """perf's split of every scenario, the median part by part of `windows`
+    interleaved windows (and one window of each variant), or why there is none."""
+    why = cpusplit.available()
+    if why:
+        log(f"profile: skipped: {why}")
+        return {"why_not": why}
+    alloc = cpusplit.allocator_ranges(envoy)
+    out = {"scenarios": {}, "variants": {}, "windows": windows}
+    got = {key: [] for key, *_ in SCENARIOS}
+    for w in range(windows):
+        for key, label, *_ in SCENARIOS:
+            e = envoys[key]
+            got[key].append(cpusplit.split(e, e.port, path_of(key), headers_of(key), seconds, alloc))
+            log(f"profile {w + 1} {label}: " + ", ".join(f"{p} {got[key][-1][p]:.1f}" for p in cpusplit.PARTS) + " us/req")
+    for key, runs in got.items():
+        out["scenarios"][key] = {p: statistics.median(r[p] for r in runs) for p in (*cpusplit.PARTS, "cpu_us")}
+    for v, (label, size, cfgs) in variants.items():
+        row = {"label": label, "size": size}
+        for key, cfg in cfgs.items():
+            e = h.Envoy(envoy, cfg, workers=1, cpu=1)
+            try:
+                h.wrk(e.port, path_of(key), 1, headers_of(key))
+                row[key] = cpusplit.split(e, e.port, path_of(key), headers_of(key), seconds, alloc)
+            finally:
+                e.close()
+            log(f"profile {label}, {key}: vm {row[key]['vm']:.1f} us/req")
+        out["variants"][v] = row
+    return out

@@ -75,6 +75,48 @@ def goal_rows(res):
     return goals
 
 
+SPLIT_PAIRS = [("mp_app", "a", "app traffic: meshprobe pass-through − (a) empty filter"),
+               ("mp_app", "c", "app traffic: meshprobe pass-through − (c) `:path` read"),
+               ("mp_live", "d", "liveness: meshprobe − (d) minimal local reply"),
+               ("mp_live", "f", "liveness: meshprobe − (f)"),
+               ("mp_ready", "d", "readiness from cache: meshprobe − (d) minimal local reply"),
+               ("mp_ready", "f", "readiness from cache: meshprobe − (f)")]
+
+
+def split_section(res_cpu, cpu, size_bytes):
+    """Where a request's CPU goes (bench/cpusplit.py), per scenario and per
+    part, and meshprobe's difference to its floors part by part."""
+    prof = res_cpu.get("profile") or {"why_not": "not measured in this run"}
+    L = ["## Where a request's CPU goes", ""]
+    if "why_not" in prof:
+        return L + [f"Not measured: {prof['why_not']}.", ""]
+    parts = ("vm", "malloc", "envoy", "kernel", "libc")
+    sc = prof["scenarios"]
+    L += [f"Envoy sampled by `perf record -e cpu-clock -F 4000` in more windows of each scenario "
+          f"(after the rounds above; the median part by part of {prof.get('windows', 1)} interleaved windows), each sample put where it fell: **vm** the code V8 generated (the module's "
+          "compiled Wasm and V8's stubs into and out of it), **malloc** Envoy's allocator (tcmalloc, the "
+          "binary's `google_malloc` section), **envoy** the rest of the Envoy binary (HTTP, the Wasm host, "
+          "V8's runtime; the binary is stripped, so no finer), **kernel**, **libc** (with vdso). µs per "
+          "request: the part's share of the samples × the CPU µs per request of that window. Other windows "
+          "than the rounds above, so totals differ from those medians by the run's noise; the vm part is "
+          "the steadiest.", ""]
+    L += table(["scenario"] + [f">{p} µs" for p in parts] + [">total µs"],
+               [(cpu[k]["label"], *(f"{v[p]:.1f}" for p in parts), f"{v['cpu_us']:.1f}") for k, v in sc.items()])
+    L += ["", "meshprobe minus its floors, part by part (µs per request, same windows):", ""]
+    L += table(["difference"] + [f">{p}" for p in parts] + [">total"],
+               [(label, *(f"{sc[a][p] - sc[b][p]:+.1f}" for p in parts), f"{sc[a]['cpu_us'] - sc[b]['cpu_us']:+.1f}")
+                for a, b, label in SPLIT_PAIRS if a in sc and b in sc])
+    var = prof.get("variants") or {}
+    if var:
+        L += ["", "The same module built for speed instead of size (bench/cpusplit.py `VARIANTS`), sampled the "
+              "same way: what inlining saves inside the VM, and what it costs in bytes.", ""]
+        rows = [("dist/meshprobe.wasm: opt-level \"z\", wasm-opt -Oz (the release)", f"{size_bytes:,}",
+                 f"{sc['mp_app']['vm']:.1f}", f"{sc['mp_live']['vm']:.1f}")]
+        rows += [(v["label"], f"{v['size']:,}", f"{v['mp_app']['vm']:.1f}", f"{v['mp_live']['vm']:.1f}") for v in var.values()]
+        L += table(["module", ">bytes", ">vm µs, pass-through", ">vm µs, liveness"], rows)
+    return L + [""]
+
+
 def render(res, notes=None, baseline=None):
     cpu = res["cpu"]["scenarios"]
     us = lambda k: cpu[k]["cpu_us"]
@@ -164,6 +206,7 @@ def render(res, notes=None, baseline=None):
              ("meshprobe readiness from cache / (f)", paired(cpu, "mp_ready", "f")),
              ("meshprobe liveness / native `health_check`", paired(cpu, "mp_live", "native"))]
     L += table(["ratio", ">value"], [(n, fmt_ratio(v)) for n, v in other]) + [""]
+    L += split_section(res["cpu"], cpu, res["size"]["bytes"])
 
     # ------------------------------------------------------------ size
     L += ["## Size", "",
