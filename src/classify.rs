@@ -9,6 +9,7 @@ use crate::policy::{Access, Details, Format, Policy, Unauthorized};
 use crate::query;
 use crate::render::Reply;
 use crate::secret;
+use crate::text::join;
 
 /// Where the classifier reads request headers (and connection properties)
 /// from.
@@ -170,7 +171,7 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
                 let names: Vec<&str> = Format::ALL.iter().map(|(n, _)| *n).collect();
                 return Decision::Reply(Reply::plain(
                     400,
-                    &format!("unknown format; use one of: {}\n", names.join(", ")),
+                    &format!("unknown format; use one of: {}\n", join(&names, ", ")),
                 ));
             }
             Choice::NotAcceptable => {

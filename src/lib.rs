@@ -36,6 +36,7 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod secret;
+pub mod text;
 
 #[cfg(test)]
 mod fixtures;

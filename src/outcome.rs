@@ -11,6 +11,7 @@ use crate::admin;
 use crate::failure::{size, truncate, Failure, Judgement};
 use crate::json::Value;
 use crate::policy::{BodyExpect, Check, CheckKind};
+use crate::text::join;
 pub mod grpc;
 
 /// How much of a callout's body the host passes in to explain a 503/504.
@@ -178,7 +179,7 @@ fn body_matches(expect: &BodyExpect, body: &[u8]) -> Result<(), Failure> {
             Err(Failure::ValueMismatch {
                 pointer: pointer.clone(),
                 found: truncate(&shown, 80).into(),
-                expected: truncate(&wanted.join(" or "), 160).into(),
+                expected: truncate(&join(&wanted, " or "), 160).into(),
             })
         }
     }

@@ -1,5 +1,6 @@
 //! Minimal query-string handling: find a parameter, percent-decode a value,
 //! and remove a parameter (the token must not reach the app).
+use crate::text::join;
 
 /// The parameters of a query string in order, raw (not decoded).
 pub fn params(query: &str) -> impl Iterator<Item = (&str, &str)> {
@@ -79,7 +80,7 @@ pub fn without(path: &str, query: &str, name: &str) -> Option<String> {
     if kept.is_empty() {
         Some(path.to_string())
     } else {
-        Some(format!("{path}?{}", kept.join("&")))
+        Some(format!("{path}?{}", join(&kept, "&")))
     }
 }
 

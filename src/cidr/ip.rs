@@ -2,6 +2,7 @@
 //! RFC 5952 `::` compression), by hand: `std`'s parser and `Display` cost
 //! the module some 6 KB. The tests compare both on every case.
 
+use crate::text::join;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `a.b.c.d` (four decimal octets, no leading zero) or an IPv6 address
@@ -126,10 +127,8 @@ pub fn text(addr: IpAddr) -> String {
                 }
             }
             let hex = |gs: &[u16]| {
-                gs.iter()
-                    .map(|g| format!("{g:x}"))
-                    .collect::<Vec<_>>()
-                    .join(":")
+                let groups: Vec<String> = gs.iter().map(|g| format!("{g:x}")).collect();
+                join(&groups, ":")
             };
             if len > 1 {
                 let before = s.get(..start).unwrap_or_default();

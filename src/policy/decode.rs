@@ -9,6 +9,7 @@
 use super::fields::FieldDoc;
 use super::ConfigError;
 use crate::json::{Map, Value};
+use crate::text;
 
 /// Collects configuration errors while decoding and validating.
 #[derive(Default, Debug)]
@@ -62,7 +63,10 @@ impl<'a> Obj<'a> {
                 let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
                 errs.push(
                     &join(path, key),
-                    format!("unknown field (expected one of: {})", known.join(", ")),
+                    format!(
+                        "unknown field (expected one of: {})",
+                        text::join(&known, ", ")
+                    ),
                 );
             }
         }
@@ -191,14 +195,21 @@ impl<'a> Obj<'a> {
         choices: &[(&str, T)],
         errs: &mut Errors,
     ) -> Option<T> {
-        let text = self.string(key, errs)?;
-        if let Some((_, value)) = choices.iter().find(|(word, _)| *word == text) {
-            return Some(*value);
-        }
         let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+        let at = self.word(key, &words, errs)?;
+        choices.get(at).map(|(_, value)| *value)
+    }
+
+    /// Which of `words` the value is (one function for every set of
+    /// choices: a generic one cost the module a copy per type).
+    fn word(&self, key: &str, words: &[&str], errs: &mut Errors) -> Option<usize> {
+        let text = self.string(key, errs)?;
+        if let Some(at) = words.iter().position(|word| *word == text) {
+            return Some(at);
+        }
         errs.push(
             &self.path_of(key),
-            format!("{text:?} is not one of: {}", words.join(", ")),
+            format!("{text:?} is not one of: {}", text::join(words, ", ")),
         );
         None
     }

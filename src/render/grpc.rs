@@ -6,6 +6,7 @@
 
 use super::{Reply, View};
 use crate::report::{Health, Report};
+use crate::text::join;
 
 /// gRPC `UNAVAILABLE`: what a failing endpoint answers.
 pub const UNAVAILABLE: u32 = 14;
@@ -26,7 +27,7 @@ pub fn reply(report: &Report, view: &View) -> Reply {
                 .chain(report.notes.iter().cloned())
                 .collect();
             if !reasons.is_empty() {
-                message = format!("{message}: {}", reasons.join("; "));
+                message = format!("{message}: {}", join(&reasons, "; "));
             }
         } else {
             message.push_str(": reason withheld");

@@ -5,6 +5,7 @@ use super::time::rfc3339;
 use super::View;
 use crate::policy::Service;
 use crate::report::{Health, Report};
+use crate::text::join;
 use std::fmt::Write as _;
 
 /// A JSON string literal, escaped.
@@ -17,7 +18,7 @@ fn notes(out: &mut String, key: &str, report: &Report) {
         return;
     }
     let items: Vec<String> = report.notes.iter().map(|n| string(n)).collect();
-    let _ = write!(out, ",\"{key}\":[{}]", items.join(","));
+    let _ = write!(out, ",\"{key}\":[{}]", join(&items, ","));
 }
 
 /// `{"status":"pass|warn|fail","checks":{"db":{"status":..,"reason":..,"latency_ms":..}}}`,
