@@ -9,6 +9,8 @@ FLOOR_FILES = [
     ("(d)", "bench/local_reply.wat", "the exports of (a); `proxy_on_request_headers` sends `proxy_send_local_response(200, \"ok\")`, no header"),
     ("(e)", "bench/local_reply_headers.wat", "(d) with meshprobe's liveness body and headers (checked at run time, below)"),
     ("(f)", "bench/probe_floor.wat", "(b) + (c) + (e): what a probe answer of a filter built on the Rust SDK cannot avoid"),
+    ("(g)", "bench/host_calls.wat", "meshprobe's own traffic with the host and none of its logic: its exports, every request header in one call, the answer of (e), a 20 ms tick reading the clock"),
+    ("(h)", "(g) less its answer (bench/cpu.py writes it)", "(g) for app traffic: the request continues"),
 ]
 
 
@@ -77,6 +79,11 @@ def goal_rows(res):
 
 SPLIT_PAIRS = [("mp_app", "a", "app traffic: meshprobe pass-through − (a) empty filter"),
                ("mp_app", "c", "app traffic: meshprobe pass-through − (c) `:path` read"),
+               ("h", "a", "app traffic: (h) meshprobe's host calls − (a)"),
+               ("mp_app", "h", "app traffic: meshprobe pass-through − (h): its logic"),
+               ("g", "d", "liveness: (g) meshprobe's host calls − (d)"),
+               ("mp_live", "g", "liveness: meshprobe − (g): its logic"),
+               ("mp_ready", "g", "readiness from cache: meshprobe − (g): its logic"),
                ("mp_live", "d", "liveness: meshprobe − (d) minimal local reply"),
                ("mp_live", "f", "liveness: meshprobe − (f)"),
                ("mp_ready", "d", "readiness from cache: meshprobe − (d) minimal local reply"),
@@ -110,7 +117,7 @@ def split_section(res_cpu, cpu, size_bytes):
     if var:
         L += ["", "The same module built for speed instead of size (bench/cpusplit.py `VARIANTS`), sampled the "
               "same way: what inlining saves inside the VM, and what it costs in bytes.", ""]
-        rows = [("dist/meshprobe.wasm: opt-level \"z\", wasm-opt -Oz (the release)", f"{size_bytes:,}",
+        rows = [("dist/meshprobe.wasm: opt-level \"z\", `just build` (the release)", f"{size_bytes:,}",
                  f"{sc['mp_app']['vm']:.1f}", f"{sc['mp_live']['vm']:.1f}")]
         rows += [(v["label"], f"{v['size']:,}", f"{v['mp_app']['vm']:.1f}", f"{v['mp_live']['vm']:.1f}") for v in var.values()]
         L += table(["module", ">bytes", ">vm µs, pass-through", ">vm µs, liveness"], rows)
@@ -178,8 +185,8 @@ def render(res, notes=None, baseline=None):
     L += ["", "Floor (e) answers with the same status, body and headers as meshprobe's liveness (Envoy's own "
           f"`date`, `server`, `content-length` aside): **{'yes' if rc['same'] else 'NO'}**"
           + ("." if rc["same"] else f": meshprobe {rc['meshprobe']}, floor (e) {rc['floor_e']}."), ""]
-    L += ladder(["none", "a", "b", "c", "mp_app"], "App traffic (pass-through)")
-    L += ladder(["native", "d", "e", "f", "mp_live", "mp_ready"], "Probe answers")
+    L += ladder(["none", "a", "b", "c", "h", "mp_app"], "App traffic (pass-through)")
+    L += ladder(["native", "d", "e", "f", "g", "mp_live", "mp_ready"], "Probe answers")
     cross = res["cpu"].get("crossings", {})
     if cross:
         L += ["VM crossings of one request, counted from Envoy's trace log (a separate, traced Envoy per "
@@ -204,6 +211,11 @@ def render(res, notes=None, baseline=None):
              ("(d) minimal local reply / native `health_check`", paired(cpu, "d", "native")),
              ("meshprobe liveness / (f) everything a Rust SDK probe answer cannot avoid", paired(cpu, "mp_live", "f")),
              ("meshprobe readiness from cache / (f)", paired(cpu, "mp_ready", "f")),
+             ("(h) meshprobe's host calls / (a) empty filter (app traffic)", paired(cpu, "h", "a")),
+             ("meshprobe pass-through / (h): meshprobe's logic on app traffic", paired(cpu, "mp_app", "h")),
+             ("(g) meshprobe's host calls / (d) minimal local reply", paired(cpu, "g", "d")),
+             ("meshprobe liveness / (g): meshprobe's logic on a liveness probe", paired(cpu, "mp_live", "g")),
+             ("meshprobe readiness from cache / (g)", paired(cpu, "mp_ready", "g")),
              ("meshprobe liveness / native `health_check`", paired(cpu, "mp_live", "native"))]
     L += table(["ratio", ">value"], [(n, fmt_ratio(v)) for n, v in other]) + [""]
     L += split_section(res["cpu"], cpu, res["size"]["bytes"])
