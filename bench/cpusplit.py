@@ -14,6 +14,7 @@ request measured over the same window (Envoy's user + system time)."""
 import os, re, shutil, subprocess, tempfile
 
 import harness as h
+import size
 
 PARTS = ("vm", "malloc", "envoy", "kernel", "libc")
 
@@ -92,8 +93,8 @@ def split(envoy_proc, port, path, headers, seconds, alloc):
 # The same module built for speed instead of size: what inlining would save
 # inside the VM, and what it would cost in bytes.
 VARIANTS = [
-    ("s", "opt-level \"s\", wasm-opt -Oz", "s", ["-Oz", "--converge"]),
-    ("3", "opt-level 3, wasm-opt -O3", "3", ["-O3"]),
+    ("s", "opt-level \"s\", wasm-opt as `just build`", "s", None),
+    ("3", "opt-level 3, wasm-opt -O3 (else as `just build`)", "3", "-O3"),
 ]
 
 
@@ -107,8 +108,8 @@ def build_variants(repo, out_dir, log):
         subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1", "--lib",
                         "--target-dir", target], cwd=repo, env=env, check=True)
         dst = os.path.join(out_dir, f"meshprobe-opt-{key}.wasm")
-        subprocess.run(["wasm-opt", *opt, "--enable-bulk-memory", "--enable-sign-ext", "--strip-debug",
-                        "--strip-producers", os.path.join(target, "wasm32-wasip1", "release", "meshprobe.wasm"),
-                        "-o", dst], check=True)
+        flags = [opt if f == "-Oz" and opt else f for f in size.build_flags(repo)]
+        subprocess.run(["wasm-opt", *flags, "--strip-debug", "--strip-producers",
+                        os.path.join(target, "wasm32-wasip1", "release", "meshprobe.wasm"), "-o", dst], check=True)
         built[key] = (label, dst)
     return built

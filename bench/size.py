@@ -14,8 +14,15 @@ is not byte for byte the one without).
 import hashlib, json, os, re, shutil, subprocess, tempfile
 
 LIMIT = 200 * 1024
-# `just build`'s wasm-opt optimizations; DWARF dropped first, names kept.
-OPT_FLAGS = ["--strip-dwarf", "-Oz", "--enable-bulk-memory", "--enable-sign-ext", "-g"]
+def build_flags(repo):
+    """`just build`'s wasm-opt optimizations (the Justfile's `wasm_opt`)."""
+    return subprocess.run(["just", "--evaluate", "wasm_opt"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def opt_flags(repo):
+    """`just build`'s optimizations, DWARF dropped first, names kept."""
+    return ["--strip-dwarf", *build_flags(repo), "-g"]
 NAMES_DIR = os.path.join("target", "bench-names")
 CARGO_OUT = os.path.join(NAMES_DIR, "wasm32-wasip1", "release", "meshprobe.wasm")
 
@@ -110,14 +117,15 @@ def run(repo, wasm, log=print):
         tmp = tempfile.mkdtemp(prefix="meshprobe-size-")
         named = os.path.join(tmp, "named.wasm")
         stripped = os.path.join(tmp, "stripped.wasm")
-        subprocess.run(["wasm-opt", *OPT_FLAGS, cargo_out, "-o", named], check=True)
+        flags = opt_flags(repo)
+        subprocess.run(["wasm-opt", *flags, cargo_out, "-o", named], check=True)
         shutil.copy(named, stripped)
         subprocess.run(["wasm-strip", stripped], check=True)  # every custom section, nothing else
         out["twin"] = {"named_bytes": os.path.getsize(named), "stripped_bytes": os.path.getsize(stripped),
                        "dist_bytes": size,
                        "identical": sha(stripped) == sha(wasm),
                        "command": f"CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target wasm32-wasip1 --lib "
-                                  f"--target-dir {NAMES_DIR}; wasm-opt {' '.join(OPT_FLAGS)} {CARGO_OUT}"}
+                                  f"--target-dir {NAMES_DIR}; wasm-opt {' '.join(flags)} {CARGO_OUT}"}
         out["twiggy"] = {"shallow": twiggy_top(twiggy, named, 15, False),
                          "retained": [r for r in twiggy_top(twiggy, named, 17, True)
                                       if not re.match(r"^(table|elem)\[\d+\]$", r["name"])][:15],
