@@ -155,7 +155,7 @@ def path_of(key):
 
 
 # The scenarios the module variants (cpusplit.VARIANTS) are sampled in.
-VARIANT_SCENARIOS = ("mp_app", "mp_live")
+VARIANT_SCENARIOS = ("mp_app", "mp_live", "mp_ready")
 
 
 def cfgs_for_variants(repo, floors, deps5, deps10, log):
@@ -178,7 +178,7 @@ def split_all(envoy, envoys, seconds, windows, variants, log):
         log(f"profile: skipped: {why}")
         return {"why_not": why}
     alloc = cpusplit.allocator_ranges(envoy)
-    out = {"scenarios": {}, "variants": {}, "windows": windows}
+    out = {"scenarios": {}, "variants": {}, "windows": windows, "warm_repeat": cpusplit.WARM}
     got = {key: [] for key, *_ in SCENARIOS}
     for w in range(windows):
         for key, label, *_ in SCENARIOS:
