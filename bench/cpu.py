@@ -3,7 +3,7 @@
 all started at once and measured interleaved, `rounds` rounds of `seconds`.
 The figure is Envoy's whole process CPU time (user + system) over the
 requests wrk completed."""
-import os, statistics, subprocess, tempfile
+import os, statistics, subprocess, tempfile, time
 
 import crossings
 import harness as h
@@ -44,6 +44,10 @@ def without_answer(text):
 
 # Floor modules written from another one's text.
 DERIVED = {"host_calls_pass.wat": ("host_calls.wat", without_answer)}
+
+
+# Seconds every Envoy idles, measured at once, before the rounds.
+IDLE_S = 10
 
 
 def build_floors(out_dir):
@@ -115,6 +119,10 @@ def run(envoy, wasm, rounds, seconds, log=print, repo=None):
     # Warm up (first readiness result cached, V8 tiering, pools).
     for key, _, _, _, path, auth in SCENARIOS:
         h.wrk(envoys[key].port, path, 1, (policies.AUTH_HEADER,) if auth else ())
+    # Idle: every Envoy at once, no load (the timers of a filter's tick).
+    before = {key: e.cpu_seconds() for key, e in envoys.items()}
+    time.sleep(IDLE_S)
+    idle = {key: (e.cpu_seconds() - before[key]) * 1000 / IDLE_S for key, e in envoys.items()}
     results = {key: [] for key, *_ in SCENARIOS}
     for r in range(rounds):
         for key, label, _, _, path, auth in SCENARIOS:
@@ -133,6 +141,7 @@ def run(envoy, wasm, rounds, seconds, log=print, repo=None):
         med["spread_pct"] = (max(cpus) - min(cpus)) / med["cpu_us"] * 100 if med["cpu_us"] else 0
         med["rounds_cpu_us"] = cpus
         med["rss_mib"] = envoys[key].rss_kib() / 1024
+        med["idle_ms_per_s"] = idle[key]
         med.update(label=label, module=wat, path=path)
         out[key] = med
     prof = split_all(envoy, envoys, seconds, min(rounds, 3), cfgs_for_variants(repo, floors, deps5, deps10, log), log)
@@ -192,10 +201,17 @@ def split_all(envoy, envoys, seconds, windows, variants, log):
         for key, cfg in cfgs.items():
             e = h.Envoy(envoy, cfg, workers=1, cpu=1)
             try:
+                status, _, body = e.get(path_of(key), dict([policies.AUTH_HEADER.split(": ", 1)]))
+                if status != 200:
+                    raise RuntimeError(f"{path_of(key)} answered {status}: {body[:200]!r}")
                 h.wrk(e.port, path_of(key), 1, headers_of(key))
                 row[key] = cpusplit.split(e, e.port, path_of(key), headers_of(key), seconds, alloc)
+                log(f"profile {label}, {key}: vm {row[key]['vm']:.1f} us/req")
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
+                # One variant that fails costs its row, not the run.
+                row.setdefault("failed", []).append(f"{key}: {err}")
+                log(f"profile {label}, {key}: FAILED: {err}")
             finally:
                 e.close()
-            log(f"profile {label}, {key}: vm {row[key]['vm']:.1f} us/req")
         out["variants"][v] = row
     return out

@@ -101,7 +101,8 @@ WARM = 10
 VARIANTS = [
     ("s", "opt-level \"s\", wasm-opt as `just build`", "s", None, None),
     ("3", "opt-level 3, wasm-opt -O3 (else as `just build`)", "3", "-O3", None),
-    ("warm", f"the release, `--features bench-warm`: each request decided {WARM} more times", "z", None, "bench-warm"),
+    ("warm", f"the release, `--features bench-warm`: each request's headers read and classified {WARM} more times",
+     "z", None, "bench-warm"),
 ]
 
 

@@ -114,7 +114,7 @@ def split_section(res_cpu, cpu, size_bytes):
                [(label, *(f"{sc[a][p] - sc[b][p]:+.1f}" for p in parts), f"{sc[a]['cpu_us'] - sc[b]['cpu_us']:+.1f}")
                 for a, b, label in SPLIT_PAIRS if a in sc and b in sc])
     var = prof.get("variants") or {}
-    keys = [k for k in ("mp_app", "mp_live", "mp_ready") if all(k in v for v in var.values())]
+    keys = ["mp_app", "mp_live", "mp_ready"]
     if var and keys:
         names = {"mp_app": "pass-through", "mp_live": "liveness", "mp_ready": "readiness"}
         L += ["", "The module built otherwise (bench/cpusplit.py `VARIANTS`), one window each, sampled the same way: "
@@ -122,21 +122,23 @@ def split_section(res_cpu, cpu, size_bytes):
               "the release deciding each request more times (below).", ""]
         rows = [("dist/meshprobe.wasm: opt-level \"z\", `just build` (the release)", f"{size_bytes:,}",
                  *(f"{sc[k]['vm']:.1f}" for k in keys))]
-        rows += [(v["label"], f"{v['size']:,}", *(f"{v[k]['vm']:.1f}" for k in keys)) for v in var.values()]
+        rows += [(v["label"], f"{v['size']:,}", *(f"{v[k]['vm']:.1f}" if k in v else "failed" for k in keys))
+                 for v in var.values()]
         L += table(["module", ">bytes"] + [f">vm µs, {names[k]}" for k in keys], rows)
+        L += [f"- {v['label']}: " + "; ".join(v["failed"]) for v in var.values() if v.get("failed")]
         warm, n = var.get("warm"), prof.get("warm_repeat")
         if warm and n:
-            L += ["", f"Cold and warm: the `bench-warm` build reads each request's headers and decides it (classifies "
-                  f"it and, for a probe, takes its answer from the engine) {n} more times before the real pass. Its "
-                  f"extra time in the VM over {n} is one such decision with its code and data in the CPU's caches; "
+            L += ["", f"Cold and warm: the `bench-warm` build reads each request's headers and classifies it {n} "
+                  "more times before the real pass (classification changes no state). Its "
+                  f"extra time in the VM over {n} is one such pass with its code and data in the CPU's caches; "
                   "the release's whole time in the VM, over that, says how much of it is bringing them back "
                   "after Envoy's own work between requests.", ""]
-            L += table(["scenario", ">vm µs, release", ">vm µs, bench-warm", ">one warm decision µs",
-                        ">release ÷ one warm decision"],
+            L += table(["scenario", ">vm µs, release", ">vm µs, bench-warm", ">one warm pass µs",
+                        ">release ÷ one warm pass"],
                        [(names[k], f"{sc[k]['vm']:.1f}", f"{warm[k]['vm']:.1f}",
                          f"{max(warm[k]['vm'] - sc[k]['vm'], 0) / n:.2f}",
                          f"{sc[k]['vm'] / max((warm[k]['vm'] - sc[k]['vm']) / n, 1e-9):.1f}")
-                        for k in keys])
+                        for k in keys if k in warm])
     return L + [""]
 
 
@@ -179,9 +181,13 @@ def render(res, notes=None, baseline=None):
     for k, r in cpu.items():
         spread = f"{r['spread_pct']:.0f}%" if len(r["rounds_cpu_us"]) > 1 else "n/a"
         rows.append((r["label"], f"`{r['path']}`", f"{r['rps']:.0f}", f"{r['cpu_us']:.2f}", spread,
-                     f"{r['p50']:.3f}", f"{r['p99']:.3f}", f"{r['non2xx']:.0f}", f"{r['rss_mib']:.0f}"))
-    L += table(["scenario", "path", ">requests/s", ">CPU µs/request", ">spread", ">p50 ms", ">p99 ms", ">non-2xx", ">Envoy RSS MiB"], rows)
-    L += ["", "spread: (slowest − fastest round) / median, the noise of that figure in this run.", ""]
+                     f"{r['p50']:.3f}", f"{r['p99']:.3f}", f"{r['non2xx']:.0f}", f"{r['rss_mib']:.0f}",
+                     f"{r['idle_ms_per_s']:.1f}" if "idle_ms_per_s" in r else "n/a"))
+    L += table(["scenario", "path", ">requests/s", ">CPU µs/request", ">spread", ">p50 ms", ">p99 ms", ">non-2xx",
+                ">Envoy RSS MiB", ">idle CPU ms/s"], rows)
+    L += ["", "spread: (slowest − fastest round) / median, the noise of that figure in this run. idle CPU: "
+          "the Envoy's CPU time per second over 10 s without load, before the rounds (a 1 ms/s resolution: "
+          "the kernel's clock ticks), what a filter's timers cost a proxy that serves nothing.", ""]
 
     # ------------------------------------------------------------ ladder
     def ladder(keys, title):
