@@ -139,7 +139,7 @@ demo: build
 
 # Installs wrk and wabt (apt-get) and twiggy (cargo) when missing. `just bench --quick`: a short
 # run for development, written to target/bench-quick/RESULTS.md. Options: python3 bench/bench.py --help.
-# Benchmark against real Envoy: every floor and goal of issue 13 in one run (6-8 min); writes bench/RESULTS.md.
+# Benchmark against real Envoy: every floor and goal of issue 13 in one run (about 12 min); writes bench/RESULTS.md.
 bench *args: build
     @if ! command -v wrk >/dev/null || ! command -v wat2wasm >/dev/null || ! command -v perf >/dev/null; then \
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk wabt linux-perf >/dev/null; fi

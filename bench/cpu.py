@@ -100,7 +100,8 @@ def answer_headers(env, path):
 def run(envoy, wasm, rounds, seconds, log=print, repo=None):
     """Measure every scenario; returns {"scenarios": {key: {...}}, "reply_check": {...},
     "crossings": {key: {...}}, "profile": {...}}."""
-    floors = build_floors(tempfile.mkdtemp(prefix="meshprobe-floors-"))
+    scratch = tempfile.mkdtemp(prefix="meshprobe-floors-")
+    floors = build_floors(scratch)
     deps5, deps10 = h.Deps(5), h.Deps(10)
     cfgs = configs(wasm, floors, deps5, deps10)
     envoys = {}
@@ -111,24 +112,21 @@ def run(envoy, wasm, rounds, seconds, log=print, repo=None):
                    "floor_e": answer_headers(envoys["e"], "/livez")}
     reply_check["same"] = reply_check["meshprobe"] == reply_check["floor_e"]
     # Every scenario answers as it should before it is measured.
-    for key, label, _, kind, path, auth in SCENARIOS:
-        hdrs = dict([policies.AUTH_HEADER.split(": ", 1)]) if auth else {}
-        status, _, body = envoys[key].get(path, hdrs)
-        if status != 200:
-            raise RuntimeError(f"scenario {key} ({label}): {path} answered {status}: {body[:200]!r}")
+    for key, label, *_ in SCENARIOS:
+        answers(envoys[key], key, label)
     # Warm up (first readiness result cached, V8 tiering, pools).
-    for key, _, _, _, path, auth in SCENARIOS:
-        h.wrk(envoys[key].port, path, 1, (policies.AUTH_HEADER,) if auth else ())
+    for key, *_ in SCENARIOS:
+        h.wrk(envoys[key].port, path_of(key), 1, headers_of(key))
     # Idle: every Envoy at once, no load (the timers of a filter's tick).
     before = {key: e.cpu_seconds() for key, e in envoys.items()}
     time.sleep(IDLE_S)
     idle = {key: (e.cpu_seconds() - before[key]) * 1000 / IDLE_S for key, e in envoys.items()}
     results = {key: [] for key, *_ in SCENARIOS}
     for r in range(rounds):
-        for key, label, _, _, path, auth in SCENARIOS:
+        for key, label, *_ in SCENARIOS:
             e = envoys[key]
             before = e.cpu_seconds()
-            res = h.wrk(e.port, path, seconds, (policies.AUTH_HEADER,) if auth else ())
+            res = h.wrk(e.port, path_of(key), seconds, headers_of(key))
             res["cpu_us"] = (e.cpu_seconds() - before) * 1e6 / max(res["requests"], 1)
             results[key].append(res)
             log(f"round {r + 1} {label}: {res['rps']:.0f} rps, {res['cpu_us']:.2f} us/req, "
@@ -144,7 +142,9 @@ def run(envoy, wasm, rounds, seconds, log=print, repo=None):
         med["idle_ms_per_s"] = idle[key]
         med.update(label=label, module=wat, path=path)
         out[key] = med
-    prof = split_all(envoy, envoys, seconds, min(rounds, 3), cfgs_for_variants(repo, floors, deps5, deps10, log), log)
+    why = cpusplit.available()
+    variants = {} if why or repo is None else cfgs_for_variants(repo, scratch, floors, deps5, deps10, log)
+    prof = split_all(envoy, envoys, seconds, min(rounds, 3), why, variants, log)
     for e in envoys.values():
         e.close()
     # The same Wasm scenarios once more, traced: VM entries and host calls per request.
@@ -155,8 +155,16 @@ def run(envoy, wasm, rounds, seconds, log=print, repo=None):
 
 
 def headers_of(key):
+    """wrk's headers for scenario `key`: the probe secret where it needs one."""
     auth = next(s[5] for s in SCENARIOS if s[0] == key)
     return (policies.AUTH_HEADER,) if auth else ()
+
+
+def answers(envoy_proc, key, label):
+    """Scenario `key` answers 200 before it is measured."""
+    status, _, body = envoy_proc.get(path_of(key), dict(x.split(": ", 1) for x in headers_of(key)))
+    if status != 200:
+        raise RuntimeError(f"scenario {key} ({label}): {path_of(key)} answered {status}: {body[:200]!r}")
 
 
 def path_of(key):
@@ -167,22 +175,20 @@ def path_of(key):
 VARIANT_SCENARIOS = ("mp_app", "mp_live", "mp_ready")
 
 
-def cfgs_for_variants(repo, floors, deps5, deps10, log):
-    """{variant: (label, size, {scenario: Envoy bootstrap})}, none without
-    perf or without the repository to build them from."""
-    if repo is None or cpusplit.available() is not None:
-        return {}
+def cfgs_for_variants(repo, scratch, floors, deps5, deps10, log):
+    """{variant: (label, size, {scenario: Envoy bootstrap})}, the modules
+    built into `scratch`."""
     out = {}
-    for key, (label, path) in cpusplit.build_variants(repo, os.path.dirname(next(iter(floors.values()))), log).items():
+    for key, (label, path) in cpusplit.build_variants(repo, scratch, log).items():
         cfg = configs(path, floors, deps5, deps10)
         out[key] = (label, os.path.getsize(path), {k: cfg[k] for k in VARIANT_SCENARIOS})
     return out
 
 
-def split_all(envoy, envoys, seconds, windows, variants, log):
+def split_all(envoy, envoys, seconds, windows, why, variants, log):
     """perf's split of every scenario, the median part by part of `windows`
-    interleaved windows (and one window of each variant), or why there is none."""
-    why = cpusplit.available()
+    interleaved windows (and one window of each variant), or `why` there is
+    none."""
     if why:
         log(f"profile: skipped: {why}")
         return {"why_not": why}
@@ -201,9 +207,7 @@ def split_all(envoy, envoys, seconds, windows, variants, log):
         for key, cfg in cfgs.items():
             e = h.Envoy(envoy, cfg, workers=1, cpu=1)
             try:
-                status, _, body = e.get(path_of(key), dict([policies.AUTH_HEADER.split(": ", 1)]))
-                if status != 200:
-                    raise RuntimeError(f"{path_of(key)} answered {status}: {body[:200]!r}")
+                answers(e, key, label)
                 h.wrk(e.port, path_of(key), 1, headers_of(key))
                 row[key] = cpusplit.split(e, e.port, path_of(key), headers_of(key), seconds, alloc)
                 log(f"profile {label}, {key}: vm {row[key]['vm']:.1f} us/req")
