@@ -14,7 +14,9 @@ use crate::text::join;
 /// Where the classifier reads request headers (and connection properties)
 /// from.
 pub trait RequestHeaders {
-    fn get(&mut self, name: &str) -> Option<String>;
+    /// The (first) value of header `name`, borrowed: reading one costs
+    /// no allocation.
+    fn get(&mut self, name: &str) -> Option<&str>;
 
     /// A host property as text, e.g. `["source", "address"]` or
     /// `["connection", "uri_san_peer_certificate"]`; `None` when the host
@@ -119,7 +121,7 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
         };
     }
 
-    match headers.get(":method").as_deref() {
+    match headers.get(":method") {
         Some("GET" | "HEAD") => {}
         _ => {
             let mut reply = Reply::plain(405, "method not allowed\n");
@@ -164,23 +166,22 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
     }
 
     let accept = headers.get("accept");
-    let format =
-        match negotiate::choose(query::first(query, "format"), accept.as_deref(), ep.format) {
-            Choice::Format(f) => f,
-            Choice::UnknownFormat => {
-                let names: Vec<&str> = Format::ALL.iter().map(|(n, _)| *n).collect();
-                return Decision::Reply(Reply::plain(
-                    400,
-                    &format!("unknown format; use one of: {}\n", join(&names, ", ")),
-                ));
-            }
-            Choice::NotAcceptable => {
-                return Decision::Reply(Reply::plain(
-                    406,
-                    "none of the accepted media types is available\n",
-                ));
-            }
-        };
+    let format = match negotiate::choose(query::first(query, "format"), accept, ep.format) {
+        Choice::Format(f) => f,
+        Choice::UnknownFormat => {
+            let names: Vec<&str> = Format::ALL.iter().map(|(n, _)| *n).collect();
+            return Decision::Reply(Reply::plain(
+                400,
+                &format!("unknown format; use one of: {}\n", join(&names, ", ")),
+            ));
+        }
+        Choice::NotAcceptable => {
+            return Decision::Reply(Reply::plain(
+                406,
+                "none of the accepted media types is available\n",
+            ));
+        }
+    };
     Decision::Probe(Probe {
         endpoint,
         authorized,

@@ -155,31 +155,12 @@ pub fn header(m: Map, name: &str) -> Option<Vec<u8>> {
     value.ok().map(Option::unwrap_or_default)
 }
 
-/// The current request's headers, read from the host when first asked,
-/// all in one call (not one per header).
-#[derive(Debug, Default)]
-pub struct RequestHeaders(Option<Vec<u8>>);
-
-impl RequestHeaders {
-    fn all(&mut self) -> &[u8] {
-        self.0.get_or_insert_with(|| {
-            let m = Map::HttpRequestHeaders;
-            let map = take(|d, n| unsafe { proxy_get_header_map_pairs(m, d, n) });
-            map.ok().flatten().unwrap_or_default()
-        })
-    }
-
-    /// The (first) value of header `name`.
-    pub fn get(&mut self, name: &str) -> Option<&[u8]> {
-        super::map_value(self.all(), name)
-    }
-
-    /// Whether the request may have header `name`: it has, unless the
-    /// headers could be read and it is not among them.
-    pub fn may_have(&mut self, name: &str) -> bool {
-        let all = self.all();
-        all.is_empty() || super::map_value(all, name).is_some()
-    }
+/// The current request's headers, serialized (read [`super::map_value`]),
+/// all in one host call; empty when the host has none to give.
+pub fn request_headers() -> Vec<u8> {
+    let m = Map::HttpRequestHeaders;
+    let map = take(|d, n| unsafe { proxy_get_header_map_pairs(m, d, n) });
+    map.ok().flatten().unwrap_or_default()
 }
 
 /// Sets a header, or removes it (`None`).
@@ -235,14 +216,24 @@ pub fn resume_request() -> Result<(), Status> {
 
 /// Answers the current request locally. `grpc_status` -1: not gRPC; else
 /// a gRPC answer with that status, `body` as its message.
-pub fn send(code: u32, headers: &[(&str, &[u8])], body: &[u8], grpc: i32) -> Result<(), Status> {
+pub fn send<K: AsRef<str>, V: AsRef<str>>(
+    code: u32,
+    headers: &[(K, V)],
+    body: &[u8],
+    grpc: i32,
+) -> Result<(), Status> {
     let h = serialize_map(headers);
     let (b, bn) = (body.as_ptr(), body.len());
     ok(unsafe { proxy_send_local_response(code, null(), 0, b, bn, h.as_ptr(), h.len(), grpc) })
 }
 
-pub fn http_call(cluster: &str, headers: &[(&str, &[u8])], timeout_ms: u32) -> Result<u32, Status> {
-    let (h, t, mut token) = (serialize_map(headers), serialize_map(&[]), 0u32);
+pub fn http_call(
+    cluster: &str,
+    headers: &[(String, String)],
+    timeout_ms: u32,
+) -> Result<u32, Status> {
+    let no_trailers: &[(&str, &str)] = &[];
+    let (h, t, mut token) = (serialize_map(headers), serialize_map(no_trailers), 0u32);
     let (c, cn) = (cluster.as_ptr(), cluster.len());
     ok(unsafe {
         let (hp, hn, tp, tn) = (h.as_ptr(), h.len(), t.as_ptr(), t.len());
@@ -254,7 +245,7 @@ pub fn http_call(cluster: &str, headers: &[(&str, &[u8])], timeout_ms: u32) -> R
 /// A unary gRPC call: (cluster, service, method), metadata, message.
 pub fn grpc_call(
     to: (&str, &str, &str),
-    metadata: &[(&str, &[u8])],
+    metadata: &[(String, String)],
     message: &[u8],
     timeout_ms: u32,
 ) -> Result<u32, Status> {

@@ -70,23 +70,34 @@ pub enum MetricType {
 /// The host's serialized form of a header map: the number of pairs, each
 /// pair's key and value sizes (little-endian u32), then each key and value
 /// followed by a NUL.
-pub fn serialize_map(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn serialize_map<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<u8> {
     let size = pairs
         .iter()
-        .map(|(k, v)| k.len() + v.len() + 10)
+        .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 10)
         .sum::<usize>();
-    let mut out = Vec::with_capacity(4 + size);
     let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    out.extend_from_slice(&len(pairs.len()));
+    // Zeroed, so the NULs are in place; each part is then copied to its
+    // place with one `memory.copy` (a reply's headers are serialized for
+    // every probe answered).
+    let mut out = vec![0u8; 4 + size];
+    let mut at = out.as_mut_ptr();
+    let mut put = |bytes: &[u8], gap: usize| {
+        // SAFETY: the parts put, with their gaps, are exactly the `4 +
+        // size` bytes of `out`: 4 for the count; per pair 8 for the sizes,
+        // the key, the value and a NUL after each (size's 10 per pair).
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
+            at = at.add(bytes.len() + gap);
+        }
+    };
+    put(&len(pairs.len()), 0);
     for (k, v) in pairs {
-        out.extend_from_slice(&len(k.len()));
-        out.extend_from_slice(&len(v.len()));
+        put(&len(k.as_ref().len()), 0);
+        put(&len(v.as_ref().len()), 0);
     }
     for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v);
-        out.push(0);
+        put(k.as_ref().as_bytes(), 1);
+        put(v.as_ref().as_bytes(), 1);
     }
     out
 }
@@ -96,21 +107,17 @@ pub fn serialize_map(pairs: &[(&str, &[u8])]) -> Vec<u8> {
 /// as the host's own lookup gives. `None` when absent or when the map is
 /// malformed.
 pub fn map_value<'a>(map: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let word = |at: usize| -> Option<usize> {
-        let bytes = map.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes(bytes.try_into().ok()?) as usize)
-    };
-    let count = word(0)?;
-    let mut data = count.checked_mul(8)?.checked_add(4)?;
-    for i in 0..count {
-        let (k, v) = (word(4 + i * 8)?, word(8 + i * 8)?);
-        let key = map.get(data..data.checked_add(k)?)?;
-        let value_at = data + k + 1;
-        let value = map.get(value_at..value_at.checked_add(v)?)?;
+    let word = |b: Option<&[u8; 4]>| b.map(|b| u32::from_le_bytes(*b) as usize);
+    let (count, rest) = map.split_first_chunk::<4>()?;
+    let (sizes, mut data) = rest.split_at_checked(word(Some(count))?.checked_mul(8)?)?;
+    for size in sizes.chunks_exact(8) {
+        let (k, v) = (word(size.first_chunk())?, word(size.last_chunk())?);
+        let (key, rest) = data.split_at_checked(k)?;
+        let (value, rest) = rest.get(1..)?.split_at_checked(v)?;
         if key == name.as_bytes() {
             return Some(value);
         }
-        data = value_at + v + 1;
+        data = rest.get(1..)?;
     }
     None
 }
@@ -157,21 +164,21 @@ mod tests {
 
     #[test]
     fn a_map_is_sizes_then_nul_terminated_strings() {
-        let bytes = serialize_map(&[(":path", b"/x"), ("a", b"")]);
+        let bytes = serialize_map(&[(":path", "/x"), ("a", "")]);
         let mut want = vec![2, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
         want.extend_from_slice(b":path\0/x\0a\0\0");
         assert_eq!(bytes, want);
-        assert_eq!(serialize_map(&[]), vec![0, 0, 0, 0]);
+        assert_eq!(serialize_map::<&str, &str>(&[]), vec![0, 0, 0, 0]);
     }
 
     #[test]
     fn a_value_is_found_in_a_serialized_map() {
-        let map = serialize_map(&[(":path", b"/x"), ("accept", b""), ("a", b"1"), ("a", b"2")]);
+        let map = serialize_map(&[(":path", "/x"), ("accept", ""), ("a", "1"), ("a", "2")]);
         assert_eq!(map_value(&map, ":path"), Some(&b"/x"[..]));
         assert_eq!(map_value(&map, "accept"), Some(&b""[..]));
         assert_eq!(map_value(&map, "a"), Some(&b"1"[..]), "the first of two");
         assert_eq!(map_value(&map, "b"), None);
-        assert_eq!(map_value(&serialize_map(&[]), "a"), None);
+        assert_eq!(map_value(&serialize_map::<&str, &str>(&[]), "a"), None);
         for cut in 0..map.len() {
             // Never past the end: a short map finds what it can.
             let _ = map_value(&map[..cut], "a");
@@ -180,6 +187,12 @@ mod tests {
         assert_eq!(map_value(&map[..map.len() - 5], "a"), Some(&b"1"[..]));
         assert_eq!(map_value(&map[..map.len() - 6], "a"), None);
         assert_eq!(map_value(&[255, 255, 255, 255], "a"), None);
+        // A key or value said to run past the end (past the address space
+        // on 32 bits) is not there.
+        let long_key = [1, 0, 0, 0, 255, 255, 255, 255, 1, 0, 0, 0, b'a', 0, b'1', 0];
+        assert_eq!(map_value(&long_key, "a"), None);
+        let long_value = [1, 0, 0, 0, 1, 0, 0, 0, 255, 255, 255, 255, b'a', 0, b'1', 0];
+        assert_eq!(map_value(&long_value, "a"), None);
     }
 
     #[test]

@@ -24,9 +24,9 @@ pub fn is_candidate(policy: &Policy, path: &str, content_type: Option<&str>) -> 
 struct AsGet<'a>(&'a mut dyn RequestHeaders);
 
 impl RequestHeaders for AsGet<'_> {
-    fn get(&mut self, name: &str) -> Option<String> {
+    fn get(&mut self, name: &str) -> Option<&str> {
         match name {
-            ":method" => Some("GET".into()),
+            ":method" => Some("GET"),
             "accept" => None,
             _ => self.0.get(name),
         }
@@ -76,11 +76,8 @@ mod tests {
     struct Headers(Vec<(&'static str, &'static str)>);
 
     impl RequestHeaders for Headers {
-        fn get(&mut self, name: &str) -> Option<String> {
-            self.0
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
+        fn get(&mut self, name: &str) -> Option<&str> {
+            self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
         }
         fn property(&mut self, path: &[&str]) -> Option<String> {
             (path == ["source", "address"]).then(|| "10.1.2.3:5000".into())

@@ -23,9 +23,9 @@ impl Headers {
 }
 
 impl RequestHeaders for Headers {
-    fn get(&mut self, name: &str) -> Option<String> {
+    fn get(&mut self, name: &str) -> Option<&str> {
         self.read.push(name.to_string());
-        self.map.get(name).cloned()
+        self.map.get(name).map(String::as_str)
     }
 
     /// Properties are given as `"@source.address"` entries.

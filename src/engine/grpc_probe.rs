@@ -36,12 +36,12 @@ struct Held<'a> {
 }
 
 impl RequestHeaders for Held<'_> {
-    fn get(&mut self, name: &str) -> Option<String> {
+    fn get(&mut self, name: &str) -> Option<&str> {
         if Some(name) == self.header {
-            return self.captured.secret.clone();
+            return self.captured.secret.as_deref();
         }
         match name {
-            "authorization" => self.captured.authorization.clone(),
+            "authorization" => self.captured.authorization.as_deref(),
             _ => None,
         }
     }
@@ -74,8 +74,8 @@ impl Engine {
     pub fn capture(&self, headers: &mut dyn RequestHeaders) -> Captured {
         let header = self.policy.authorization.header.as_deref();
         Captured {
-            secret: header.and_then(|h| headers.get(h)),
-            authorization: headers.get("authorization"),
+            secret: header.and_then(|h| headers.get(h).map(str::to_string)),
+            authorization: headers.get("authorization").map(str::to_string),
         }
     }
 

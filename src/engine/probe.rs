@@ -284,7 +284,7 @@ impl Engine {
         if !ep.checks.is_empty() {
             reply
                 .headers
-                .push(("age", cache::age_secs(at_ms, now).to_string()));
+                .push(("age", cache::age_secs(at_ms, now).to_string().into()));
         }
         self.out
             .push(Effect::Count(Metric::Probes(endpoint, reply.status)));

@@ -72,7 +72,10 @@ impl Stream {
         headers: &mut dyn RequestHeaders,
         end: bool,
     ) -> Step {
-        if vm.engine.wants_body(path, || headers.get("content-type")) {
+        if vm
+            .engine
+            .wants_body(path, || headers.get("content-type").map(str::to_string))
+        {
             self.reading = Some(vm.engine.capture(headers));
             let then = match end {
                 true => {

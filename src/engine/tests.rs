@@ -14,10 +14,10 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 pub(super) struct Get(pub(super) Option<&'static str>);
 
 impl RequestHeaders for Get {
-    fn get(&mut self, name: &str) -> Option<String> {
+    fn get(&mut self, name: &str) -> Option<&str> {
         match name {
-            ":method" => Some("GET".into()),
-            "x-health" => self.0.map(str::to_string),
+            ":method" => Some("GET"),
+            "x-health" => self.0,
             _ => None,
         }
     }

@@ -31,16 +31,10 @@ pub fn send(reply: &Reply) {
         Some(Action::Continue) => abi::resume_request(),
         Some(Action::Error(code, message)) => {
             let code = i32::try_from(code).unwrap_or(13);
-            abi::send(200, &[], message.as_bytes(), code)
+            let no_headers: &[(&str, &str)] = &[];
+            abi::send(200, no_headers, message.as_bytes(), code)
         }
-        None => {
-            let headers: Vec<_> = reply
-                .headers
-                .iter()
-                .map(|(k, v)| (*k, v.as_bytes()))
-                .collect();
-            abi::send(reply.status.into(), &headers, &reply.body, -1)
-        }
+        None => abi::send(reply.status.into(), &reply.headers, &reply.body, -1),
     };
 }
 
@@ -103,17 +97,13 @@ pub fn flush(vm: &mut Vm) {
 
 fn dispatch(vm: &mut Vm, d: Dispatch) {
     let timeout = u32::try_from(d.timeout_ms).unwrap_or(u32::MAX);
-    let headers: Vec<_> = d
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_bytes()))
-        .collect();
+    let headers = &d.headers;
     let sent = match &d.grpc {
         Some(call) => {
             let to = (call.upstream.as_str(), HEALTH_SERVICE, CHECK_METHOD);
-            abi::grpc_call(to, &headers, &call.message, timeout).map(Token::Grpc)
+            abi::grpc_call(to, headers, &call.message, timeout).map(Token::Grpc)
         }
-        None => abi::http_call(&d.cluster, &headers, timeout).map(Token::Http),
+        None => abi::http_call(&d.cluster, headers, timeout).map(Token::Http),
     };
     match sent {
         Ok(token) => vm.dispatched(token, d.id),

@@ -7,14 +7,13 @@ use crate::classify::RequestHeaders;
 use crate::engine::{Step, Stream, Then, Vm, BODY_READ, EMPTY_REQUEST};
 use meshprobe_abi::{self as abi, Action, Buffer, Map};
 
-/// The request's headers (all read in one host call, when the core first
-/// asks) and properties.
-#[derive(Default)]
-struct Headers(abi::RequestHeaders);
+/// The request's headers, as the host serialized them (all read in one
+/// host call), and its properties.
+struct Headers<'a>(&'a [u8]);
 
-impl RequestHeaders for Headers {
-    fn get(&mut self, name: &str) -> Option<String> {
-        String::from_utf8(self.0.get(name)?.to_vec()).ok()
+impl RequestHeaders for Headers<'_> {
+    fn get(&mut self, name: &str) -> Option<&str> {
+        header(self.0, name)
     }
 
     fn property(&mut self, path: &[&str]) -> Option<String> {
@@ -22,9 +21,17 @@ impl RequestHeaders for Headers {
     }
 }
 
-fn carry(vm: &Vm, step: Step, headers: &mut Headers) -> Action {
+/// The value of header `name` in `map`, borrowed from it.
+fn header<'a>(map: &'a [u8], name: &str) -> Option<&'a str> {
+    std::str::from_utf8(abi::map_value(map, name)?).ok()
+}
+
+/// Carries out `step`; `map` is the request's headers (empty when they
+/// were not read: then the probe header may be there).
+fn carry(vm: &Vm, step: Step, map: &[u8]) -> Action {
     let name = vm.engine.policy().authorization.header.as_deref();
-    if let Some(name) = name.filter(|n| step.strip && headers.0.may_have(n)) {
+    let may_have = |n: &&str| map.is_empty() || abi::map_value(map, n).is_some();
+    if let Some(name) = name.filter(|n| step.strip && may_have(n)) {
         // The secret never reaches the application.
         let _ = abi::set_header(Map::HttpRequestHeaders, name, None);
     }
@@ -61,10 +68,11 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, _: usize, end: bool) -> Act
         warm(vm);
         // All headers in one host call: then app traffic without the probe
         // header costs no second call to remove it.
-        let headers = &mut Headers::default();
-        let path = headers.get(":path").unwrap_or_default();
-        let step = stream.on_headers(vm, abi::now_ms, &mut Shared, &path, headers, end);
-        carry(vm, step, headers)
+        let map = abi::request_headers();
+        let path = header(&map, ":path").unwrap_or_default();
+        let headers = &mut Headers(&map);
+        let step = stream.on_headers(vm, abi::now_ms, &mut Shared, path, headers, end);
+        carry(vm, step, &map)
     })
 }
 
@@ -75,12 +83,17 @@ pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, end: bool) -> Act
             || abi::buffer(Buffer::HttpRequestBody, size.min(BODY_READ)),
             end,
         );
-        let headers = &mut Headers::default();
+        // The headers are read only for a body the core reads.
+        let map = match stream.reads_body() {
+            true => abi::request_headers(),
+            false => Vec::new(),
+        };
+        let headers = &mut Headers(&map);
         let (step, empty) = stream.on_body(vm, abi::now_ms, &mut Shared, body, headers);
         if empty && size > 0 {
             let _ = abi::set_buffer(Buffer::HttpRequestBody, 0, size, &EMPTY_REQUEST);
         }
-        carry(vm, step, headers)
+        carry(vm, step, &map)
     })
 }
 
@@ -98,9 +111,9 @@ const WARM: u32 = 10;
 #[cfg(feature = "bench-warm")]
 fn warm(vm: &Vm) {
     for _ in 0..WARM {
-        let headers = &mut Headers::default();
-        let path = headers.get(":path").unwrap_or_default();
-        let decision = crate::classify::classify(vm.engine.policy(), &path, headers);
+        let map = abi::request_headers();
+        let path = header(&map, ":path").unwrap_or_default();
+        let decision = crate::classify::classify(vm.engine.policy(), path, &mut Headers(&map));
         std::hint::black_box(decision);
     }
 }
@@ -111,7 +124,7 @@ fn warm(vm: &Vm) {
 #[cfg(feature = "test-hooks")]
 #[allow(clippy::panic)]
 fn test_hook() {
-    if abi::RequestHeaders::default().get("x-meshprobe-test-hook") == Some(b"panic") {
+    if abi::map_value(&abi::request_headers(), "x-meshprobe-test-hook") == Some(b"panic") {
         panic!("meshprobe test hook: forced VM failure");
     }
 }

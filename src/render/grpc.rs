@@ -40,8 +40,8 @@ pub fn reply(report: &Report, view: &View) -> Reply {
         status: report.health.http_status(&view.codes),
         headers: vec![
             ("content-type", "application/grpc".into()),
-            ("grpc-status", code.to_string()),
-            ("grpc-message", message.replace(['\r', '\n'], " ")),
+            ("grpc-status", code.to_string().into()),
+            ("grpc-message", message.replace(['\r', '\n'], " ").into()),
         ],
         body: Vec::new(),
     }
@@ -63,7 +63,7 @@ pub fn action(reply: &Reply) -> Option<Action<'_>> {
             .headers
             .iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     };
     if header("content-type") != Some("application/grpc") {
         return None;

@@ -10,17 +10,20 @@ pub mod time;
 
 use crate::policy::{Format, Service, StatusCodes};
 use crate::report::{Health, Report};
+use std::borrow::Cow;
 
 /// The response header on every probe answer meshprobe renders (not on its
 /// 400/404/405/406 refusals): `x-meshprobe: probe`. Access-log filters
 /// match it to keep probes out of the logs.
 pub const ANSWER_HEADER: &str = "x-meshprobe";
 
-/// A local reply: status, headers, body.
+/// A local reply: status, headers, body. Header values are mostly
+/// constants, borrowed: a reply rendered once and sent per probe is
+/// copied with no allocation per header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: Vec<u8>,
 }
 
@@ -33,9 +36,9 @@ const EVERY_ANSWER: [(&str, &str); 3] = [
 ];
 
 /// `content-type`, then [`EVERY_ANSWER`].
-fn headers(content_type: &str) -> Vec<(&'static str, String)> {
-    let mut headers = vec![("content-type", content_type.to_string())];
-    headers.extend(EVERY_ANSWER.iter().map(|&(k, v)| (k, v.to_string())));
+fn headers(content_type: &'static str) -> Vec<(&'static str, Cow<'static, str>)> {
+    let mut headers = vec![("content-type", content_type.into())];
+    headers.extend(EVERY_ANSWER.iter().map(|&(k, v)| (k, v.into())));
     headers
 }
 

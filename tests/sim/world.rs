@@ -103,11 +103,11 @@ impl Params {
 struct Headers<'a>(&'a [(&'static str, String)]);
 
 impl RequestHeaders for Headers<'_> {
-    fn get(&mut self, name: &str) -> Option<String> {
+    fn get(&mut self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -20,14 +20,14 @@ pub struct Request {
 }
 
 impl RequestHeaders for Request {
-    fn get(&mut self, name: &str) -> Option<String> {
+    fn get(&mut self, name: &str) -> Option<&str> {
         if name == ":method" {
-            return Some(self.method.clone());
+            return Some(&self.method);
         }
         self.headers
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_str())
     }
 
     fn property(&mut self, path: &[&str]) -> Option<String> {

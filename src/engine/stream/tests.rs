@@ -11,9 +11,9 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 struct List(Vec<(&'static str, &'static str)>);
 
 impl RequestHeaders for List {
-    fn get(&mut self, name: &str) -> Option<String> {
+    fn get(&mut self, name: &str) -> Option<&str> {
         let found = self.0.iter().find(|(k, _)| *k == name);
-        found.map(|(_, v)| v.to_string())
+        found.map(|(_, v)| *v)
     }
 
     fn property(&mut self, _: &[&str]) -> Option<String> {

@@ -100,7 +100,7 @@ fn a_grpc_probe_reads_the_largest_request_whole() {
 struct Peer(&'static str);
 
 impl crate::classify::RequestHeaders for Peer {
-    fn get(&mut self, _: &str) -> Option<String> {
+    fn get(&mut self, _: &str) -> Option<&str> {
         None
     }
 
@@ -121,8 +121,8 @@ fn a_grpc_probe_is_judged_on_its_captured_bearer_and_the_hosts_peer() {
     };
     struct Bearer;
     impl crate::classify::RequestHeaders for Bearer {
-        fn get(&mut self, name: &str) -> Option<String> {
-            (name == "authorization").then(|| "Bearer s3cret".to_string())
+        fn get(&mut self, name: &str) -> Option<&str> {
+            (name == "authorization").then_some("Bearer s3cret")
         }
         fn property(&mut self, _: &[&str]) -> Option<String> {
             None
