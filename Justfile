@@ -112,7 +112,6 @@ lint: setup
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy --workspace --lib --target {{target}} -- -D warnings
     cargo clippy --lib --target {{target}} --features test-hooks -- -D warnings
-    cargo clippy --lib --target {{target}} --features bench-warm -- -D warnings
 
 # Regenerate the configuration reference in docs/policy.md from the policy's field tables.
 docs:
@@ -141,8 +140,8 @@ demo: build
 # run for development, written to target/bench-quick/RESULTS.md. Options: python3 bench/bench.py --help.
 # Benchmark against real Envoy: every floor and goal of issue 13 in one run (about 12 min); writes bench/RESULTS.md.
 bench *args: build
-    @if ! command -v wrk >/dev/null || ! command -v wat2wasm >/dev/null || ! command -v perf >/dev/null; then \
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk wabt linux-perf >/dev/null; fi
+    @if ! command -v wrk >/dev/null || ! command -v wat2wasm >/dev/null || ! command -v perf >/dev/null || ! command -v node >/dev/null; then \
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk wabt linux-perf nodejs >/dev/null; fi
     @command -v twiggy >/dev/null || cargo install twiggy --locked --quiet
     python3 bench/bench.py "$(just envoy-path)" dist/meshprobe.wasm {{args}}
 

@@ -6,6 +6,8 @@ bench/RESULTS.md (with bench/NOTES.md appended):
   - size of the module and where its bytes go (size.py, twiggy);
   - CPU per request of the ladder of floors and of meshprobe, interleaved
     rounds (cpu.py), and the VM crossings of one request (crossings.py);
+  - the module's work per request inside the VM, counted, and by function
+    (vmwork.py: the module in V8 under Node, instrumented by wasm-opt);
   - on_configure time of a 100-endpoint / 1,000-check policy (scale.py);
   - linear memory per VM after on_configure (demo policy) and after a probe
     storm, the storm's callouts, the fan-out (storm.py).
@@ -19,12 +21,12 @@ output goes to target/bench-quick/RESULTS.md unless --out says otherwise.
 bench/baseline.json, when present (the --json of a full run before the work
 of issue 13), gives the goal table its "before" column.
 """
-import argparse, datetime, hashlib, json, os, signal, subprocess, sys, time
+import argparse, datetime, hashlib, json, os, shutil, signal, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ in bench/
 sys.path.insert(0, HERE)
-import cpu, harness, report, scale, size, storm  # noqa: E402
+import cpu, harness, report, scale, size, storm, vmwork  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 # The figures of a full run before the work of issue 13 (`--json` of that
@@ -51,6 +53,11 @@ def measure(args):
     log = lambda msg: print(msg, flush=True)
     res["size"] = size.run(REPO, wasm, log)
     res["cpu"] = cpu.run(args.envoy, wasm, args.rounds, args.seconds, log, REPO)
+    scratch = tempfile.mkdtemp(prefix="meshprobe-vmwork-")
+    try:
+        res["vm_work"] = vmwork.run(REPO, wasm, scratch, log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     res["load"] = scale.run(args.envoy, wasm, args.load_rounds, log)
     res["memory"] = {"initial": storm.initial_memory(wasm), "demo": storm.demo_memory(args.envoy, wasm, REPO, log)}
     res["storm"] = storm.storm(args.envoy, wasm, args.storm_seconds, log=log)

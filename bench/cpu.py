@@ -193,7 +193,7 @@ def split_all(envoy, envoys, seconds, windows, why, variants, log):
         log(f"profile: skipped: {why}")
         return {"why_not": why}
     alloc = cpusplit.allocator_ranges(envoy)
-    out = {"scenarios": {}, "variants": {}, "windows": windows, "warm_repeat": cpusplit.WARM}
+    out = {"scenarios": {}, "variants": {}, "windows": windows}
     got = {key: [] for key, *_ in SCENARIOS}
     for w in range(windows):
         for key, label, *_ in SCENARIOS:

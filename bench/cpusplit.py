@@ -90,32 +90,24 @@ def split(envoy_proc, port, path, headers, seconds, alloc):
     return out
 
 
-# src/host/filter.rs's WARM: how many more times a `bench-warm` build reads
-# and classifies each request.
-WARM = 10
-
 # The same module built for speed instead of size (what inlining would save
-# inside the VM, and what it would cost in bytes), and the release build
-# deciding each request WARM more times (what that decision costs warm).
-# (key, label, opt-level, wasm-opt level in place of -Oz, cargo features)
+# inside the VM, and what it would cost in bytes).
+# (key, label, opt-level, wasm-opt level in place of -Oz)
 VARIANTS = [
-    ("s", "opt-level \"s\", wasm-opt as `just build`", "s", None, None),
-    ("3", "opt-level 3, wasm-opt -O3 (else as `just build`)", "3", "-O3", None),
-    ("warm", f"the release, `--features bench-warm`: each request's headers read and classified {WARM} more times",
-     "z", None, "bench-warm"),
+    ("s", "opt-level \"s\", wasm-opt as `just build`", "s", None),
+    ("3", "opt-level 3, wasm-opt -O3 (else as `just build`)", "3", "-O3"),
 ]
 
 
 def build_variants(repo, out_dir, log):
     """{key: (label, path)} of the module built with each of VARIANTS."""
     built = {}
-    for key, label, level, opt, features in VARIANTS:
+    for key, label, level, opt in VARIANTS:
         target = os.path.join(repo, "target", f"bench-opt-{key}")
         log(f"profile: building the module with {label} (cargo, {os.path.relpath(target, repo)})")
         env = dict(os.environ, CARGO_PROFILE_RELEASE_OPT_LEVEL=level)
         subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1", "--lib",
-                        "--target-dir", target, *(["--features", features] if features else [])],
-                       cwd=repo, env=env, check=True)
+                        "--target-dir", target], cwd=repo, env=env, check=True)
         dst = os.path.join(out_dir, f"meshprobe-opt-{key}.wasm")
         flags = [opt if f == "-Oz" and opt else f for f in size.build_flags(repo)]
         subprocess.run(["wasm-opt", *flags, "--strip-debug", "--strip-producers",

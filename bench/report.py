@@ -2,6 +2,8 @@
 Every value, ratio and verdict here is computed from the measurements."""
 import statistics
 
+import vmwork
+
 FLOOR_FILES = [
     ("(a)", "bench/noop.wat", "every callback returns \"continue\"; only the exports Envoy needs"),
     ("(b)", "bench/sdk_exports.wat", "(a) exporting every callback the Rust proxy-wasm SDK 0.2.5 exports, each returning at once"),
@@ -118,27 +120,13 @@ def split_section(res_cpu, cpu, size_bytes):
     if var and keys:
         names = {"mp_app": "pass-through", "mp_live": "liveness", "mp_ready": "readiness"}
         L += ["", "The module built otherwise (bench/cpusplit.py `VARIANTS`), one window each, sampled the same way: "
-              "built for speed instead of size (what inlining saves inside the VM, and what it costs in bytes), and "
-              "the release deciding each request more times (below).", ""]
+              "built for speed instead of size (what inlining saves inside the VM, and what it costs in bytes).", ""]
         rows = [("dist/meshprobe.wasm: opt-level \"z\", `just build` (the release)", f"{size_bytes:,}",
                  *(f"{sc[k]['vm']:.1f}" for k in keys))]
         rows += [(v["label"], f"{v['size']:,}", *(f"{v[k]['vm']:.1f}" if k in v else "failed" for k in keys))
                  for v in var.values()]
         L += table(["module", ">bytes"] + [f">vm µs, {names[k]}" for k in keys], rows)
         L += [f"- {v['label']}: " + "; ".join(v["failed"]) for v in var.values() if v.get("failed")]
-        warm, n = var.get("warm"), prof.get("warm_repeat")
-        if warm and n:
-            L += ["", f"Cold and warm: the `bench-warm` build reads each request's headers and classifies it {n} "
-                  "more times before the real pass (classification changes no state). Its "
-                  f"extra time in the VM over {n} is one such pass with its code and data in the CPU's caches; "
-                  "the release's whole time in the VM, over that, says how much of it is bringing them back "
-                  "after Envoy's own work between requests.", ""]
-            L += table(["scenario", ">vm µs, release", ">vm µs, bench-warm", ">one warm pass µs",
-                        ">release ÷ one warm pass"],
-                       [(names[k], f"{sc[k]['vm']:.1f}", f"{warm[k]['vm']:.1f}",
-                         f"{max(warm[k]['vm'] - sc[k]['vm'], 0) / n:.2f}",
-                         f"{sc[k]['vm'] / max((warm[k]['vm'] - sc[k]['vm']) / n, 1e-9):.1f}")
-                        for k in keys if k in warm])
     return L + [""]
 
 
@@ -242,6 +230,7 @@ def render(res, notes=None, baseline=None):
              ("meshprobe liveness / native `health_check`", "mp_live", "native")]
     L += table(["ratio", ">value"], [(n, fmt_ratio(paired(cpu, a, b))) for n, a, b in other if a in cpu and b in cpu]) + [""]
     L += split_section(res["cpu"], cpu, res["size"]["bytes"])
+    L += vmwork.section(res.get("vm_work"))
 
     # ------------------------------------------------------------ size
     L += ["## Size", "",

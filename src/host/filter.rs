@@ -64,8 +64,6 @@ pub extern "C" fn proxy_on_request_headers(ctx: u32, _: usize, end: bool) -> Act
     #[cfg(feature = "test-hooks")]
     test_hook();
     phase(ctx, |vm, stream| {
-        #[cfg(feature = "bench-warm")]
-        warm(vm);
         // All headers in one host call: then app traffic without the probe
         // header costs no second call to remove it.
         let map = abi::request_headers();
@@ -95,27 +93,6 @@ pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, end: bool) -> Act
         }
         carry(vm, step, &map)
     })
-}
-
-/// Bench builds only (`bench-warm`): how many more times [`warm`] reads
-/// and classifies a request (bench/cpusplit.py's `WARM`).
-#[cfg(feature = "bench-warm")]
-const WARM: u32 = 10;
-
-/// Bench builds only: the request's headers read and classified [`WARM`]
-/// times more, the results dropped (classification only: it changes no
-/// state, where the engine would make a probe wait once per pass). The
-/// bench's time in the VM per request over this build, less the
-/// release's, over [`WARM`], is the cost of one such pass with its code
-/// and data in the CPU's caches.
-#[cfg(feature = "bench-warm")]
-fn warm(vm: &Vm) {
-    for _ in 0..WARM {
-        let map = abi::request_headers();
-        let path = header(&map, ":path").unwrap_or_default();
-        let decision = crate::classify::classify(vm.engine.policy(), path, &mut Headers(&map));
-        std::hint::black_box(decision);
-    }
 }
 
 /// Test builds only: `x-meshprobe-test-hook: panic` fails the VM the way a

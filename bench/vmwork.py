@@ -1,0 +1,184 @@
+"""The module's work per request inside the VM, counted, not timed, and
+by function.
+
+The module runs in V8 under Node (bench/vmhost.mjs: a proxy-wasm host with
+the same request, policy and answers as the CPU scenarios), instrumented
+by wasm-opt:
+  steps         --log-execution: one count per function entry and per loop
+                iteration;
+  loads/stores  --instrument-memory: one count per load and per store.
+The same module and request give the same counts in every run and on every
+machine, where CPU time on this machine moves by ±20% between runs; and
+a build with a symbol map (the release's code: same cargo profile and
+wasm-opt flags, the names kept aside by `--symbolmap`) says which
+functions the steps are in. Envoy gives V8 no flags, so inside Envoy the
+module's compiled code has no names (bench/cpusplit.py can only say how
+much time is in the VM).
+
+Floors (h) and (g) (bench/host_calls.wat) run in the same host: their
+steps are what any module entered as meshprobe is costs at least."""
+import json, os, re, shutil, subprocess
+
+import cpu
+import policies
+import size
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# (key, label, vmhost scenario, floor file, the status of every answer)
+SCENARIOS = [
+    ("app", "pass-through (app traffic)", "app", "host_calls_pass.wat", None),
+    ("live", "liveness", "live", "host_calls.wat", 200),
+    ("ready", "readiness from cache (5 checks)", "ready", "host_calls.wat", 200),
+]
+REQUESTS = 500
+TOP = 12
+
+
+def available():
+    """None if this part can run here, else why not."""
+    for tool in ("node", "wasm-opt", "wasm-dis"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed"
+    return None
+
+
+def host(wasm, policy, scenario, points=None):
+    env = dict(os.environ, **({"VMHOST_POINTS": points} if points else {}))
+    out = subprocess.run(["node", os.path.join(HERE, "vmhost.mjs"), wasm, policy, scenario, str(REQUESTS), "0"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"vmhost.mjs {scenario} on {os.path.basename(wasm)}: {out.stderr.strip()[-400:]}")
+    return json.loads(out.stdout)
+
+
+def instrument(wasm, pass_, out, names=False):
+    subprocess.run(["wasm-opt", *(["-g"] if names else []), "--enable-bulk-memory", "--enable-sign-ext",
+                    pass_, wasm, "-o", out], check=True)
+    return out
+
+
+def counts(wasm, policy, scenario, scratch, answers):
+    """{steps, loads, stores} per request of `wasm` on `scenario`, whose
+    every request must be answered with status `answers` (None: none is
+    answered, it goes on)."""
+    base = os.path.join(scratch, os.path.basename(wasm).removesuffix(".wasm"))
+    steps = host(instrument(wasm, "--log-execution", base + ".steps.wasm"), policy, scenario)
+    mem = host(instrument(wasm, "--instrument-memory", base + ".mem.wasm"), policy, scenario)
+    for got in (steps, mem):
+        # The requests measured, and the first one before them.
+        want = {str(answers): got["requests"] + 1} if answers else {}
+        if got["statuses"] != want:
+            raise RuntimeError(f"{os.path.basename(wasm)} on {scenario}: answers {got['statuses']}, "
+                               f"first {got['first_answer']}; expected {want}")
+    return {"steps": steps["per_request"]["steps"], "loads": mem["per_request"]["loads"],
+            "stores": mem["per_request"]["stores"], "host_calls": steps["host_calls"],
+            "statuses": steps["statuses"]}
+
+
+def build_named(repo, scratch, log):
+    """The release module built again with its symbols (the same code:
+    same profile and wasm-opt flags; the names go to a symbol map, not into
+    the module): (path, {function index: name})."""
+    target = os.path.join(repo, "target", "bench-names")
+    log(f"vm work: building the module with a symbol map (cargo, {os.path.relpath(target, repo)})")
+    env = dict(os.environ, CARGO_PROFILE_RELEASE_STRIP="false")
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1", "--lib",
+                    "--target-dir", target], cwd=repo, env=env, check=True)
+    dst, symbols = os.path.join(scratch, "meshprobe-named.wasm"), os.path.join(scratch, "symbols.txt")
+    subprocess.run(["wasm-opt", *size.build_flags(repo), "--strip-debug", "--strip-producers",
+                    f"--symbolmap={symbols}", os.path.join(target, "wasm32-wasip1", "release", "meshprobe.wasm"),
+                    "-o", dst], check=True)
+    names = {}
+    for line in open(symbols):
+        index, _, name = line.rstrip("\n").partition(":")
+        names[int(index)] = name
+    return dst, names
+
+
+def readable(names):
+    """Demangled, without hashes and crate disambiguators."""
+    out = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True).stdout.split("\n")
+    out = out[:len(names)] if len(out) >= len(names) else names
+    return [re.sub(r"::h[0-9a-f]{16}$|\[[0-9a-f]{16}\]", "", n) for n in out]
+
+
+def by_function(named, names, policy, scenario, scratch):
+    """[(function, steps per request)] of `scenario`, most first."""
+    exec_wasm = instrument(named, "--log-execution", os.path.join(scratch, f"named-{scenario}.wasm"), names=True)
+    points = os.path.join(scratch, f"points-{scenario}.json")
+    host(exec_wasm, policy, scenario, points)
+    imports = sum(1 for line in subprocess.run(["wasm-objdump", "-j", "Import", "-x", named], capture_output=True,
+                                               text=True).stdout.splitlines() if " - func[" in line)
+    # wasm-opt -g names the module's own functions $0, $1... by their
+    # index among them (after the imports); the symbol map counts imports.
+    where, func, pending = {}, None, False
+    wat = subprocess.run(["wasm-dis", exec_wasm], capture_output=True, text=True, check=True).stdout
+    log_call = "(call " + re.search(r'\(import "env" "log_execution" \(func (\$\S+)', wat).group(1)
+    for line in wat.splitlines():
+        m = re.match(r"\s*\(func \$(\d+)", line)
+        if m:
+            func = names.get(int(m.group(1)) + imports, m.group(1))
+        if pending:
+            n = re.search(r"i32\.const (\d+)", line)
+            if n:
+                where[int(n.group(1))] = func
+            pending = False
+        pending = pending or line.strip() == log_call
+    total = {}
+    for point, n in json.load(open(points)).items():
+        f = where.get(int(point), "?")
+        total[f] = total.get(f, 0) + n
+    top = sorted(total.items(), key=lambda kv: -kv[1])
+    return list(zip(readable([f for f, _ in top]), (n / REQUESTS for _, n in top)))
+
+
+def run(repo, wasm, scratch, log):
+    why = available()
+    if why:
+        return {"why_not": why}
+    os.makedirs(scratch, exist_ok=True)
+    policy = os.path.join(scratch, "probes.json")
+    with open(policy, "w") as f:
+        json.dump(policies.probes(), f)
+    floors = cpu.build_floors(scratch)
+    named, names = build_named(repo, scratch, log)
+    out = {}
+    for key, label, scenario, floor, status in SCENARIOS:
+        log(f"vm work: {label}")
+        row = {"label": label, "release": counts(wasm, policy, scenario, scratch, status),
+               "named": counts(named, policy, scenario, scratch, status),
+               "floor": counts(floors[floor], policy, scenario, scratch, status),
+               "floor_file": floor}
+        row["top"] = by_function(named, names, policy, scenario, scratch)[:TOP]
+        out[key] = row
+    return {"scenarios": out, "requests": REQUESTS}
+
+
+def section(res):
+    """RESULTS.md's lines for this part."""
+    L = ["## The module's work in the VM, counted, by function", ""]
+    if not res or "why_not" in res:
+        return L + [f"Not measured: {(res or {}).get('why_not', 'not in this run')}.", ""]
+    sc = res["scenarios"]
+    L += ["The release module run in V8 under Node (bench/vmhost.mjs, a proxy-wasm host: the same policy, "
+          "request and answers as the CPU scenarios) and instrumented by wasm-opt: **steps** are function "
+          "entries and loop iterations (`--log-execution`), **memory** the loads and stores "
+          "(`--instrument-memory`), per request. Counts, not time: the same module gives the same figures "
+          "in every run. The floor is (h) for app traffic and (g) for probes (bench/host_calls.wat): "
+          "meshprobe's crossings with none of its logic.", ""]
+    L += table(["scenario", ">steps", ">loads", ">stores", ">floor steps", ">floor loads + stores", "host calls"],
+               [(r["label"], r["release"]["steps"], r["release"]["loads"], r["release"]["stores"],
+                 r["floor"]["steps"], r["floor"]["loads"] + r["floor"]["stores"],
+                 ", ".join(r["release"]["host_calls"]) or "none") for r in sc.values()])
+    for r in sc.values():
+        # Readiness reads the clock: its `age` header can differ by a digit.
+        same = abs(r["named"]["steps"] - r["release"]["steps"]) <= r["release"]["steps"] / 100
+        L += ["", f"**{r['label']}**: where the steps are, from the build with a symbol map "
+              f"({r['named']['steps']} steps per request{'' if same else ', not the release: ' + str(r['release']['steps'])}):", ""]
+        L += table([">steps", "function"], [(f"{n:.1f}", f"`{f[:110]}`") for f, n in r["top"]])
+    return L + [""]
+
+
+def table(header, rows):
+    import report  # report imports this module: not at the top
+    return report.table(header, rows)
