@@ -102,22 +102,32 @@ def readable(names):
     return [re.sub(r"::h[0-9a-f]{16}$|\[[0-9a-f]{16}\]", "", n) for n in out]
 
 
+def function_sizes(wasm):
+    """{function index: bytes of its body} of a module."""
+    out = subprocess.run(["wasm-objdump", "-d", wasm], capture_output=True, text=True, check=True).stdout
+    starts = [(int(m.group(1), 16), int(m.group(2))) for m in re.finditer(r"^([0-9a-f]+) func\[(\d+)\]", out, re.M)]
+    code_end = starts[-1][0] + 1 if starts else 0
+    return {i: b - a for (a, i), (b, _) in zip(starts, starts[1:] + [(code_end, None)])}
+
+
 def by_function(named, names, policy, scenario, scratch):
-    """[(function, steps per request)] of `scenario`, most first."""
+    """([(function, steps per request)] of `scenario`, most first; the
+    functions it runs, and their bytes of Wasm: its code footprint)."""
     exec_wasm = instrument(named, "--log-execution", os.path.join(scratch, f"named-{scenario}.wasm"), names=True)
     points = os.path.join(scratch, f"points-{scenario}.json")
     host(exec_wasm, policy, scenario, points)
     imports = sum(1 for line in subprocess.run(["wasm-objdump", "-j", "Import", "-x", named], capture_output=True,
                                                text=True).stdout.splitlines() if " - func[" in line)
     # wasm-opt -g names the module's own functions $0, $1... by their
-    # index among them (after the imports); the symbol map counts imports.
+    # index among them (after the imports); the symbol map and the
+    # disassembly count imports.
     where, func, pending = {}, None, False
     wat = subprocess.run(["wasm-dis", exec_wasm], capture_output=True, text=True, check=True).stdout
     log_call = "(call " + re.search(r'\(import "env" "log_execution" \(func (\$\S+)', wat).group(1)
     for line in wat.splitlines():
         m = re.match(r"\s*\(func \$(\d+)", line)
         if m:
-            func = names.get(int(m.group(1)) + imports, m.group(1))
+            func = int(m.group(1)) + imports
         if pending:
             n = re.search(r"i32\.const (\d+)", line)
             if n:
@@ -126,10 +136,12 @@ def by_function(named, names, policy, scenario, scratch):
         pending = pending or line.strip() == log_call
     total = {}
     for point, n in json.load(open(points)).items():
-        f = where.get(int(point), "?")
+        f = where.get(int(point), -1)
         total[f] = total.get(f, 0) + n
     top = sorted(total.items(), key=lambda kv: -kv[1])
-    return list(zip(readable([f for f, _ in top]), (n / REQUESTS for _, n in top)))
+    sizes = function_sizes(named)
+    footprint = {"functions": len(total), "bytes": sum(sizes.get(f, 0) for f in total)}
+    return list(zip(readable([names.get(f, str(f)) for f, _ in top]), (n / REQUESTS for _, n in top))), footprint
 
 
 def run(repo, wasm, scratch, log):
@@ -149,7 +161,8 @@ def run(repo, wasm, scratch, log):
                "named": counts(named, policy, scenario, scratch, status),
                "floor": counts(floors[floor], policy, scenario, scratch, status),
                "floor_file": floor}
-        row["top"] = by_function(named, names, policy, scenario, scratch)[:TOP]
+        top, row["footprint"] = by_function(named, names, policy, scenario, scratch)
+        row["top"] = top[:TOP]
         out[key] = row
     return {"scenarios": out, "requests": REQUESTS}
 
@@ -166,10 +179,16 @@ def section(res):
           "(`--instrument-memory`), per request. Counts, not time: the same module gives the same figures "
           "in every run. The floor is (h) for app traffic and (g) for probes (bench/host_calls.wat): "
           "meshprobe's crossings with none of its logic.", ""]
-    L += table(["scenario", ">steps", ">loads", ">stores", ">floor steps", ">floor loads + stores", "host calls"],
+    L += table(["scenario", ">steps", ">loads", ">stores", ">functions run", ">their bytes of Wasm",
+                ">floor steps", ">floor loads + stores", "host calls"],
                [(r["label"], r["release"]["steps"], r["release"]["loads"], r["release"]["stores"],
+                 r["footprint"]["functions"], f"{r['footprint']['bytes']:,}",
                  r["floor"]["steps"], r["floor"]["loads"] + r["floor"]["stores"],
                  ", ".join(r["release"]["host_calls"]) or "none") for r in sc.values()])
+    L += ["", "Functions run: every function a request enters (from the build with a symbol map); their bytes "
+          "of Wasm bound the code a request brings back into the CPU's caches after Envoy's own work between "
+          "two requests (a request runs one path through the large ones: `dlmalloc` and `classify` are 5 to "
+          "6 KB each).", ""]
     for r in sc.values():
         # Readiness reads the clock: its `age` header can differ by a digit.
         same = abs(r["named"]["steps"] - r["release"]["steps"]) <= r["release"]["steps"] / 100
