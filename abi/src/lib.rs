@@ -70,21 +70,28 @@ pub enum MetricType {
 /// The host's serialized form of a header map: the number of pairs, each
 /// pair's key and value sizes (little-endian u32), then each key and value
 /// followed by a NUL.
+/// Pairs whose sizes add up past the address space (one string can be in
+/// many pairs) give the map of no pairs.
 pub fn serialize_map<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<u8> {
-    let size = pairs
-        .iter()
-        .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 10)
-        .sum::<usize>();
+    let size = pairs.iter().try_fold(4usize, |n, (k, v)| {
+        n.checked_add(k.as_ref().len())?
+            .checked_add(v.as_ref().len())?
+            .checked_add(10)
+    });
+    let Some(size) = size else {
+        return vec![0; 4];
+    };
     let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
     // Zeroed, so the NULs are in place; each part is then copied to its
     // place with one `memory.copy` (a reply's headers are serialized for
     // every probe answered).
-    let mut out = vec![0u8; 4 + size];
+    let mut out = vec![0u8; size];
     let mut at = out.as_mut_ptr();
     let mut put = |bytes: &[u8], gap: usize| {
-        // SAFETY: the parts put, with their gaps, are exactly the `4 +
-        // size` bytes of `out`: 4 for the count; per pair 8 for the sizes,
-        // the key, the value and a NUL after each (size's 10 per pair).
+        // SAFETY: the parts put, with their gaps, are exactly the `size`
+        // bytes of `out` (computed without overflow above): 4 for the
+        // count; per pair 8 for the sizes, the key, the value and a NUL
+        // after each (its 10).
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
             at = at.add(bytes.len() + gap);
@@ -187,8 +194,8 @@ mod tests {
         assert_eq!(map_value(&map[..map.len() - 5], "a"), Some(&b"1"[..]));
         assert_eq!(map_value(&map[..map.len() - 6], "a"), None);
         assert_eq!(map_value(&[255, 255, 255, 255], "a"), None);
-        // A key or value said to run past the end (past the address space
-        // on 32 bits) is not there.
+        // A key or value said to run past the end (or, on 32 bits, past
+        // the address space: the same checked arithmetic) is not there.
         let long_key = [1, 0, 0, 0, 255, 255, 255, 255, 1, 0, 0, 0, b'a', 0, b'1', 0];
         assert_eq!(map_value(&long_key, "a"), None);
         let long_value = [1, 0, 0, 0, 1, 0, 0, 0, 255, 255, 255, 255, b'a', 0, b'1', 0];

@@ -81,17 +81,15 @@ pub extern "C" fn proxy_on_request_body(ctx: u32, size: usize, end: bool) -> Act
             || abi::buffer(Buffer::HttpRequestBody, size.min(BODY_READ)),
             end,
         );
-        // The headers are read only for a body the core reads.
-        let map = match stream.reads_body() {
-            true => abi::request_headers(),
-            false => Vec::new(),
-        };
-        let headers = &mut Headers(&map);
+        // No headers: they went on with the headers phase (the host no
+        // longer gives them), and the core took what it needs of them
+        // then (`Captured`).
+        let headers = &mut Headers(&[]);
         let (step, empty) = stream.on_body(vm, abi::now_ms, &mut Shared, body, headers);
         if empty && size > 0 {
             let _ = abi::set_buffer(Buffer::HttpRequestBody, 0, size, &EMPTY_REQUEST);
         }
-        carry(vm, step, &map)
+        carry(vm, step, &[])
     })
 }
 
