@@ -15,7 +15,10 @@ ARGS = re.compile(r"^\((\d+)")
 
 def parse(log):
     """[(callback, context id, [host calls])] of the top-level VM entries, in order."""
-    stacks, calls = {}, []
+    # Per thread: its stack of VM entries, and its current top-level one
+    # (another thread's entries, e.g. the main thread's tick, interleave
+    # in the log).
+    stacks, current, calls = {}, {}, []
     for line in log.splitlines():
         m = LINE.match(line)
         if not m:
@@ -25,15 +28,16 @@ def parse(log):
         if kind == "host->vm":
             if not stack:
                 a = ARGS.match(rest or "")
-                calls.append([name, int(a.group(1)) if a else None, []])
+                current[thread] = [name, int(a.group(1)) if a else None, []]
+                calls.append(current[thread])
             else:  # e.g. proxy_on_memory_allocate inside a host call
-                calls[-1][2].append("↳ " + name)
+                current[thread][2].append("↳ " + name)
             stack.append(name)
         elif kind == "host<-vm":
             if stack:
                 stack.pop()
         elif kind == "vm->host" and stack:
-            calls[-1][2].append(name.replace("env.", "").replace("wasi_snapshot_preview1.", "wasi."))
+            current[thread][2].append(name.replace("env.", "").replace("wasi_snapshot_preview1.", "wasi."))
     return calls
 
 

@@ -4,11 +4,15 @@ by function.
 The module runs in V8 under Node (bench/vmhost.mjs: a proxy-wasm host with
 the same request, policy and answers as the CPU scenarios), instrumented
 by wasm-opt:
-  steps         --log-execution: one count per function entry and per loop
-                iteration;
-  loads/stores  --instrument-memory: one count per load and per store.
+  steps         --log-execution: one count each time a logging point runs;
+                wasm-opt puts them at function entries, returns and loop
+                headers (a call is usually 2 steps or more): a measure of
+                the work, not a count of calls;
+  loads/stores  --instrument-memory: one count per load and per store
+                (not `memory.copy` and `memory.fill`, which it leaves out).
 The same module and request give the same counts in every run and on every
-machine, where CPU time on this machine moves by ±20% between runs; and
+machine (readiness within a few steps: its `Age` header's digits), where
+CPU time on this machine moves by ±20% between runs; and
 a build with a symbol map (the release's code: same cargo profile and
 wasm-opt flags, the names kept aside by `--symbolmap`) says which
 functions the steps are in. Envoy gives V8 no flags, so inside Envoy the
@@ -36,7 +40,7 @@ TOP = 12
 
 def available():
     """None if this part can run here, else why not."""
-    for tool in ("node", "wasm-opt", "wasm-dis"):
+    for tool in ("node", "wasm-opt", "wasm-dis", "wasm-objdump"):
         if not shutil.which(tool):
             return f"{tool} is not installed"
     return None
@@ -102,11 +106,15 @@ def readable(names):
     return [re.sub(r"::h[0-9a-f]{16}$|\[[0-9a-f]{16}\]", "", n) for n in out]
 
 
+def objdump(*args):
+    return subprocess.run(["wasm-objdump", *args], capture_output=True, text=True, check=True).stdout
+
+
 def function_sizes(wasm):
     """{function index: bytes of its body} of a module."""
-    out = subprocess.run(["wasm-objdump", "-d", wasm], capture_output=True, text=True, check=True).stdout
-    starts = [(int(m.group(1), 16), int(m.group(2))) for m in re.finditer(r"^([0-9a-f]+) func\[(\d+)\]", out, re.M)]
-    code_end = starts[-1][0] + 1 if starts else 0
+    starts = [(int(m.group(1), 16), int(m.group(2)))
+              for m in re.finditer(r"^([0-9a-f]+) func\[(\d+)\]", objdump("-d", wasm), re.M)]
+    code_end = int(re.search(r"Code start=0x[0-9a-f]+ end=0x([0-9a-f]+)", objdump("-h", wasm)).group(1), 16)
     return {i: b - a for (a, i), (b, _) in zip(starts, starts[1:] + [(code_end, None)])}
 
 
@@ -116,8 +124,7 @@ def by_function(named, names, policy, scenario, scratch):
     exec_wasm = instrument(named, "--log-execution", os.path.join(scratch, f"named-{scenario}.wasm"), names=True)
     points = os.path.join(scratch, f"points-{scenario}.json")
     host(exec_wasm, policy, scenario, points)
-    imports = sum(1 for line in subprocess.run(["wasm-objdump", "-j", "Import", "-x", named], capture_output=True,
-                                               text=True).stdout.splitlines() if " - func[" in line)
+    imports = sum(1 for line in objdump("-j", "Import", "-x", named).splitlines() if " - func[" in line)
     # wasm-opt -g names the module's own functions $0, $1... by their
     # index among them (after the imports); the symbol map and the
     # disassembly count imports.
@@ -134,9 +141,15 @@ def by_function(named, names, policy, scenario, scratch):
                 where[int(n.group(1))] = func
             pending = False
         pending = pending or line.strip() == log_call
+    # The mapping, checked on an export: its function is the one named so.
+    export = re.search(r'\(export "proxy_on_request_headers" \(func \$(\d+)\)\)', wat)
+    if not export or names.get(int(export.group(1)) + imports) != "proxy_on_request_headers":
+        raise RuntimeError("vmwork: the instrumented module's functions do not match the symbol map")
     total = {}
     for point, n in json.load(open(points)).items():
-        f = where.get(int(point), -1)
+        if int(point) not in where:
+            raise RuntimeError(f"vmwork: logging point {point} is in no function")
+        f = where[int(point)]
         total[f] = total.get(f, 0) + n
     top = sorted(total.items(), key=lambda kv: -kv[1])
     sizes = function_sizes(named)
@@ -174,10 +187,12 @@ def section(res):
         return L + [f"Not measured: {(res or {}).get('why_not', 'not in this run')}.", ""]
     sc = res["scenarios"]
     L += ["The release module run in V8 under Node (bench/vmhost.mjs, a proxy-wasm host: the same policy, "
-          "request and answers as the CPU scenarios) and instrumented by wasm-opt: **steps** are function "
-          "entries and loop iterations (`--log-execution`), **memory** the loads and stores "
-          "(`--instrument-memory`), per request. Counts, not time: the same module gives the same figures "
-          "in every run. The floor is (h) for app traffic and (g) for probes (bench/host_calls.wat): "
+          "request and answers as the CPU scenarios) and instrumented by wasm-opt, per request: **steps** "
+          "are the logging points of `--log-execution` run (at function entries, returns and loop headers: "
+          "a measure of the work, not a count of calls), **loads** and **stores** those of "
+          "`--instrument-memory` (`memory.copy` and `memory.fill` are not counted). Counts, not time: the "
+          "same module gives the same figures in every run (readiness within a few steps: its `Age` "
+          "header's digits). The floor is (h) for app traffic and (g) for probes (bench/host_calls.wat): "
           "meshprobe's crossings with none of its logic.", ""]
     L += table(["scenario", ">steps", ">loads", ">stores", ">functions run", ">their bytes of Wasm",
                 ">floor steps", ">floor loads + stores", "host calls"],
