@@ -380,12 +380,12 @@ struct Headers {
 }
 
 impl RequestHeaders for Headers {
-    fn get(&mut self, name: &str) -> Option<String> {
+    fn get(&mut self, name: &str) -> Option<&str> {
         self.read.push(name.to_string());
         self.list
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_str())
     }
 
     fn property(&mut self, path: &[&str]) -> Option<String> {

@@ -447,7 +447,7 @@ fuzz_target!(|input: Input| {
                         .headers
                         .iter()
                         .find(|(k, _)| *k == name)
-                        .map(|(_, v)| v.as_str())
+                        .map(|(_, v)| v.as_ref())
                 };
                 assert_eq!(header("content-type"), Some(format.content_type()));
                 assert_eq!(header("cache-control"), Some("no-store"));
