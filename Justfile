@@ -136,12 +136,12 @@ demo: build
     cargo build --quiet --example demo_deps
     ENVOY="$(just envoy-path)" bash envoy/demo/run.sh
 
-# Installs wrk and wabt (apt-get) and twiggy (cargo) when missing. `just bench --quick`: a short
+# Installs wrk, wabt, perf, node and valgrind (apt-get) and twiggy (cargo) when missing. `just bench --quick`: a short
 # run for development, written to target/bench-quick/RESULTS.md. Options: python3 bench/bench.py --help.
-# Benchmark against real Envoy: every floor and goal of issue 13 in one run (about 12 min); writes bench/RESULTS.md.
+# Benchmark against real Envoy: every floor and goal of issue 13 in one run (about 25 min); writes bench/RESULTS.md.
 bench *args: build
-    @if ! command -v wrk >/dev/null || ! command -v wat2wasm >/dev/null || ! command -v perf >/dev/null || ! command -v node >/dev/null; then \
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk wabt linux-perf nodejs >/dev/null; fi
+    @if ! command -v wrk >/dev/null || ! command -v wat2wasm >/dev/null || ! command -v perf >/dev/null || ! command -v node >/dev/null || ! command -v callgrind_control >/dev/null; then \
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk wabt linux-perf nodejs valgrind >/dev/null; fi
     @command -v twiggy >/dev/null || cargo install twiggy --locked --quiet
     python3 bench/bench.py "$(just envoy-path)" dist/meshprobe.wasm {{args}}
 

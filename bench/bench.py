@@ -5,7 +5,8 @@ One run measures every floor and every goal of issue 13 and writes
 bench/RESULTS.md (with bench/NOTES.md appended):
   - size of the module and where its bytes go (size.py, twiggy);
   - CPU per request of the ladder of floors and of meshprobe, interleaved
-    rounds (cpu.py), and the VM crossings of one request (crossings.py);
+    rounds (cpu.py), the VM crossings of one request (crossings.py), and
+    the instructions per request under callgrind (instr.py);
   - the module's work per request inside the VM, counted, and by function
     (vmwork.py: the module in V8 under Node, instrumented by wasm-opt);
   - on_configure time of a 100-endpoint / 1,000-check policy (scale.py);
@@ -16,7 +17,8 @@ Every Envoy and server it starts is stopped on the way out, also on failure.
 Usage: bench.py ENVOY WASM [--rounds N] [--seconds S] [--storm-seconds S]
                            [--quick] [--out FILE] [--json FILE]
        bench.py --render FILE.json [--out FILE]   (RESULTS.md from saved figures)
---quick (1 round of 2 s, 10 s storm, 1 load round) is for development; its
+--quick (1 round of 2 s, 10 s storm, 1 load round, 5 scenarios counted
+under callgrind) is for development; its
 output goes to target/bench-quick/RESULTS.md unless --out says otherwise.
 bench/baseline.json, when present (the --json of a full run before the work
 of issue 13), gives the goal table its "before" column.
@@ -52,7 +54,10 @@ def measure(args):
     start = time.time()
     log = lambda msg: print(msg, flush=True)
     res["size"] = size.run(REPO, wasm, log)
-    res["cpu"] = cpu.run(args.envoy, wasm, args.rounds, args.seconds, log, REPO)
+    # --quick counts the goals' scenarios only, fewer requests each.
+    res["cpu"] = cpu.run(args.envoy, wasm, args.rounds, args.seconds, log, REPO,
+                         instr_requests=100 if args.quick else 500,
+                         instr_keys=("a", "mp_app", "d", "mp_live", "mp_ready") if args.quick else None)
     scratch = tempfile.mkdtemp(prefix="meshprobe-vmwork-")
     try:
         res["vm_work"] = vmwork.run(REPO, wasm, scratch, log)

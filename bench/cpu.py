@@ -2,10 +2,12 @@
 (one worker pinned to CPU 1; wrk, 1 thread and 16 connections, on CPU 0),
 all started at once and measured interleaved, `rounds` rounds of `seconds`.
 The figure is Envoy's whole process CPU time (user + system) over the
-requests wrk completed."""
+requests wrk completed. The same scenarios are then counted in instructions
+under callgrind (instr.py)."""
 import os, statistics, subprocess, tempfile, time
 
 import crossings
+import instr
 import harness as h
 import policies
 import cpusplit
@@ -67,11 +69,13 @@ def build_floors(out_dir):
     return built
 
 
-def configs(wasm, floors, deps5, deps10):
-    """{key: Envoy bootstrap} of every scenario."""
+def configs(wasm, floors, deps5, deps10, patient=False):
+    """{key: Envoy bootstrap} of every scenario; `patient`: meshprobe's
+    policies made for an Envoy under valgrind (policies.patient)."""
     dep_clusters = "".join(h.cluster(f"dep{i}", p) for i, p in enumerate(deps5.ports()))
     scale_clusters = "".join(h.cluster(f"c{i}", p) for i, p in enumerate(deps10.ports()))
-    mp = h.wasm_filter(wasm, policies.probes())
+    pol = policies.patient if patient else (lambda p: p)
+    mp = h.wasm_filter(wasm, pol(policies.probes()))
     out = {}
     for key, _, wat, kind, _, _ in SCENARIOS:
         if kind == "none":
@@ -86,7 +90,7 @@ def configs(wasm, floors, deps5, deps10):
             out[key] = h.bootstrap(mp, h.SCOPED_ROUTES, dep_clusters)
         else:
             n = 1 if kind == "scale1" else 100
-            out[key] = h.bootstrap(h.wasm_filter(wasm, policies.scale(n)), h.APP_ROUTE, scale_clusters)
+            out[key] = h.bootstrap(h.wasm_filter(wasm, pol(policies.scale(n))), h.APP_ROUTE, scale_clusters)
     return out
 
 
@@ -97,9 +101,10 @@ def answer_headers(env, path):
     return status, sorted((k.lower(), v) for k, v in headers if k.lower() not in drop), body.decode(errors="replace")
 
 
-def run(envoy, wasm, rounds, seconds, log=print, repo=None):
+def run(envoy, wasm, rounds, seconds, log=print, repo=None, instr_requests=500, instr_keys=None):
     """Measure every scenario; returns {"scenarios": {key: {...}}, "reply_check": {...},
-    "crossings": {key: {...}}, "profile": {...}}."""
+    "crossings": {key: {...}}, "profile": {...}, "instructions": {...}}.
+    `instr_keys`: the scenarios counted under callgrind (default: all)."""
     scratch = tempfile.mkdtemp(prefix="meshprobe-floors-")
     floors = build_floors(scratch)
     deps5, deps10 = h.Deps(5), h.Deps(10)
@@ -149,9 +154,14 @@ def run(envoy, wasm, rounds, seconds, log=print, repo=None):
         e.close()
     # The same Wasm scenarios once more, traced: VM entries and host calls per request.
     cross = crossings.run(envoy, cfgs, SCENARIOS, log)
+    # The same scenarios once more under callgrind: instructions per request.
+    counted = instr.run(envoy, configs(wasm, floors, deps5, deps10, patient=True),
+                        [s for s in SCENARIOS if instr_keys is None or s[0] in instr_keys], headers_of,
+                        requests=instr_requests, log=log)
     deps5.close()
     deps10.close()
-    return {"scenarios": out, "reply_check": reply_check, "crossings": cross, "profile": prof}
+    return {"scenarios": out, "reply_check": reply_check, "crossings": cross, "profile": prof,
+            "instructions": counted}
 
 
 def headers_of(key):

@@ -1,7 +1,7 @@
 """The benchmark's real components: dependency servers on 127.0.0.1, Envoy
 bootstraps, an Envoy process, wrk. Every Envoy and server started here is
 registered and stopped by `stop_all()` (bench.py calls it in a `finally`)."""
-import http.server, json, os, re, shutil, socketserver, subprocess, tempfile
+import http.server, json, os, re, shutil, socketserver, subprocess, sys, tempfile
 import threading, time, urllib.error, urllib.request
 
 _LIVE = []  # every Envoy and Deps not stopped yet
@@ -14,6 +14,14 @@ def stop_all():
 
 
 # ---------------------------------------------------------------- deps
+class Quiet(socketserver.ThreadingTCPServer):
+    """A server that says nothing when a client (an Envoy being stopped)
+    resets its connection; any other error is printed as usual."""
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            super().handle_error(request, client_address)
+
+
 class Deps:
     """Threaded HTTP servers on 127.0.0.1 that count requests and can delay."""
     def __init__(self, n, delay_ms=0):
@@ -35,7 +43,7 @@ class Deps:
                     self.wfile.write(b"ok\n")
                 def log_message(self, *a):
                     pass
-            s = socketserver.ThreadingTCPServer(("127.0.0.1", 0), H)
+            s = Quiet(("127.0.0.1", 0), H)
             s.daemon_threads = True
             threading.Thread(target=s.serve_forever, daemon=True).start()
             self.servers.append(s)
@@ -143,8 +151,10 @@ static_resources:
 class Envoy:
     """One Envoy process on ephemeral ports, ready (/ready LIVE) once built.
     `trace_wasm` logs the wasm component at trace level with microsecond
-    timestamps (every VM entry and host call, see `log()`)."""
-    def __init__(self, envoy, config, workers=1, cpu=None, trace_wasm=False):
+    timestamps (every VM entry and host call, see `log()`). `wrap` is a
+    command that runs Envoy (valgrind, say), `ready_s` how long it may take
+    to be ready."""
+    def __init__(self, envoy, config, workers=1, cpu=None, trace_wasm=False, wrap=(), ready_s=60):
         self.dir = tempfile.mkdtemp(prefix="meshprobe-bench-")
         self.proc = None
         path = os.path.join(self.dir, "envoy.yaml")
@@ -161,10 +171,11 @@ class Envoy:
             cmd += ["-l", "error"]
         if cpu is not None:
             cmd = ["taskset", "-c", str(cpu)] + cmd
+        cmd = list(wrap) + cmd
         _LIVE.append(self)
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
+        deadline = time.time() + ready_s
         self.admin = self.port = None
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -183,7 +194,7 @@ class Envoy:
                 pass
             time.sleep(0.02)
         self.close()
-        raise RuntimeError("Envoy not ready in 60 s")
+        raise RuntimeError(f"Envoy not ready in {ready_s} s")
 
     def get_admin(self, path):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}{path}", timeout=5) as r:
