@@ -10,17 +10,21 @@ for IDLE_S, dumped: the timers of the filter and of Envoy), then `reps`
 times `requests` sequential requests on one keep-alive connection, dumped
 each time. A request's count is the dump's total less the idle rate times
 the load's wall time (under valgrind the timers keep firing while requests
-are slow), over the requests. The split by object tells Envoy's binary from
-the code V8 generated and from libc."""
+are slow), over the requests. The split by where the instructions ran
+(PARTS) tells Envoy's own code from the code V8 generated and from libc."""
 import collections, concurrent.futures, glob, http.client, os, re, shutil, statistics, subprocess, sys, time
 
 import harness as h
 
 IDLE_S = 3
 WARM = 200
-# What a callgrind object is, for the split: Envoy's binary, the code with
-# no file (V8's generated code: the module compiled, V8's stubs), libc.
-PARTS = ("envoy", "generated", "libc", "other")
+# Where an instruction ran, for the split: "envoy" Envoy's binary; "nofile"
+# code with no file below VM_CODE (next to Envoy's binary; it runs in an
+# Envoy with no Wasm filter too); "vm" code with no file above it, where V8
+# puts the code it generates (the module compiled, its stubs); "libc".
+PARTS = ("envoy", "nofile", "vm", "libc", "other")
+SHOWN = PARTS[:4]
+VM_CODE = 0x1000_0000
 
 
 def available():
@@ -31,9 +35,12 @@ def available():
     return None
 
 
-def part_of(obj):
+def part_of(obj, fn):
     if obj == "???":
-        return "generated"
+        try:
+            return "vm" if int(fn, 16) >= VM_CODE else "nofile"
+        except (TypeError, ValueError):
+            return "nofile"
     base = os.path.basename(obj)
     if base == "envoy":
         return "envoy"
@@ -46,7 +53,7 @@ def parse(path):
     """{part: self instructions} of one callgrind dump (its cost lines;
     the inclusive cost after each `calls=` line is skipped)."""
     names, out = {}, collections.Counter()
-    ob = fn_ob = None
+    ob = fn_ob = fn = None
     skip = False
 
     def name(kind, v):
@@ -63,9 +70,11 @@ def parse(path):
             if line.startswith("ob="):
                 ob = name("ob", line[3:])
             elif line.startswith("fn="):
-                fn_ob = ob
+                fn_ob, fn = ob, name("fn", line[3:])
             elif line.startswith("cob="):
                 name("ob", line[4:])
+            elif line.startswith("cfn="):
+                name("fn", line[4:])
             elif line.startswith("calls="):
                 skip = True
             elif line[:1].isdigit() or line[:1] in "+-*":
@@ -74,7 +83,7 @@ def parse(path):
                     continue
                 parts = line.split()
                 if len(parts) >= 2 and fn_ob is not None:
-                    out[part_of(fn_ob)] += int(parts[1])
+                    out[part_of(fn_ob, fn)] += int(parts[1])
     return out
 
 
@@ -211,19 +220,22 @@ def section(counted, labels, table):
           f"requests; a request's count is the process's instructions over those requests less its idle rate "
           f"(measured over {IDLE_S} s just before: timers keep firing while valgrind slows the requests), "
           f"median of the {reps}. The count does not depend on the machine's other load: the spread is the "
-          "figure's noise (the idle subtraction's). It is not time (a cache miss costs no instruction), so "
+          "figure's noise within the run (the idle subtraction's); two runs of the same module differ by up to "
+          "2% (each Envoy is a new process: its hash seeds and addresses differ). It is not time (a cache miss costs no instruction), so "
           "it shows where the work is, and the CPU rounds above what it costs. Counted in "
           f"{counted['seconds'] / 60:.1f} min, two Envoys at a time.", "",
-          "The split: **envoy** Envoy's binary (HTTP, the Wasm host, V8's runtime, tcmalloc; stripped, so "
-          "no finer), **generated** code without a file (V8's generated code: the module compiled, and V8's "
-          "stubs and builtins into and out of it), **libc**.", ""]
+          "The split, by where the instructions ran: **envoy** Envoy's binary (HTTP, the Wasm host, V8's "
+          "runtime and builtins, tcmalloc; stripped, so no finer); **no file** code valgrind finds in no file, "
+          "next to Envoy's binary (below 256 MiB; it runs in the Envoy with no filter too, so it is Envoy's); "
+          "**vm** code in no file above that, where V8 puts the code it generates: the module compiled, and "
+          "V8's stubs into and out of it; **libc**.", ""]
     rows = []
     for k, v in sc.items():
         xs = v["per_request"]
         spread = (max(xs) - min(xs)) / per(sc, k) * 100
         rows.append((labels.get(k, k), fmt(per(sc, k)), f"{spread:.1f}%",
-                     *(fmt(v["parts"].get(p, 0)) for p in PARTS[:3]), fmt(v["idle_per_s"])))
-    L += table(["scenario", ">instructions/request", ">spread", ">envoy", ">generated", ">libc",
+                     *(fmt(v["parts"].get(p, 0)) for p in SHOWN), fmt(v["idle_per_s"])))
+    L += table(["scenario", ">instructions/request", ">spread", ">envoy", ">no file", ">vm", ">libc",
                 ">idle instructions/s"], rows)
     L += ["", "The CPU goals counted in instructions (same run):", ""]
     grows = []
@@ -242,10 +254,10 @@ def section(counted, labels, table):
             rows.append((labels.get(k, k), fmt(per(sc, k)),
                          "" if prev is None else f"{per(sc, k) / per(sc, prev):.3f}",
                          "" if prev is None else f"{per(sc, k) - per(sc, prev):+,.0f}",
-                         *(("",) * 3 if prev is None else (f"{d(p):+,.0f}" for p in PARTS[:3])),
+                         *(("",) * len(SHOWN) if prev is None else (f"{d(p):+,.0f}" for p in SHOWN)),
                          f"{per(sc, k) / per(sc, keys[0]):.3f}"))
             prev = k
-        L += table(["step", ">instructions", ">× previous", ">Δ", ">Δ envoy", ">Δ generated", ">Δ libc",
+        L += table(["step", ">instructions", ">× previous", ">Δ", ">Δ envoy", ">Δ no file", ">Δ vm", ">Δ libc",
                     ">× first"], rows)
     return L + [""]
 
