@@ -7,7 +7,7 @@ use crate::cidr::{self, Cidr};
 use crate::negotiate::{self, Choice};
 use crate::policy::{Access, Details, Format, Policy, Unauthorized};
 use crate::query;
-use crate::render::Reply;
+use crate::render::{Parts, Reply};
 use crate::secret;
 use crate::text::join;
 
@@ -124,9 +124,9 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
     match headers.get(":method") {
         Some("GET" | "HEAD") => {}
         _ => {
-            let mut reply = Reply::plain(405, "method not allowed\n");
+            let mut reply = Parts::plain(405, "method not allowed\n");
             reply.headers.push(("allow", "GET, HEAD".into()));
-            return Decision::Reply(reply);
+            return Decision::Reply(reply.into());
         }
     }
 
@@ -146,7 +146,7 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
         None => ep.checks.clone(),
     };
     let mut notes = Vec::new();
-    if details {
+    if details && !query.is_empty() {
         for (key, raw) in query::params(query) {
             if key != "exclude" {
                 continue;

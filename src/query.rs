@@ -10,8 +10,12 @@ pub fn params(query: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
-/// The first raw value of `name`, `None` when absent.
+/// The first raw value of `name`, `None` when absent (at once for the
+/// empty query of almost every probe).
 pub fn first<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    if query.is_empty() {
+        return None;
+    }
     params(query).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 

@@ -222,9 +222,13 @@ pub fn send<K: AsRef<str>, V: AsRef<str>>(
     body: &[u8],
     grpc: i32,
 ) -> Result<(), Status> {
-    let h = serialize_map(headers);
-    let (b, bn) = (body.as_ptr(), body.len());
-    ok(unsafe { proxy_send_local_response(code, null(), 0, b, bn, h.as_ptr(), h.len(), grpc) })
+    send_map(code, &serialize_map(headers), body, grpc)
+}
+
+/// [`send`] with its headers serialized already ([`serialize_map`]).
+pub fn send_map(code: u32, map: &[u8], body: &[u8], grpc: i32) -> Result<(), Status> {
+    let (b, bn, h, hn) = (body.as_ptr(), body.len(), map.as_ptr(), map.len());
+    ok(unsafe { proxy_send_local_response(code, null(), 0, b, bn, h, hn, grpc) })
 }
 
 pub fn http_call(

@@ -109,6 +109,31 @@ pub fn serialize_map<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<u8> 
     out
 }
 
+/// A serialized header map with the pair `key: value` after its own
+/// (`map` as [`serialize_map`] writes it); `map` itself when malformed.
+pub fn with_pair(map: &[u8], key: &str, value: &str) -> Vec<u8> {
+    let Some((count, rest)) = map.split_first_chunk::<4>() else {
+        return map.to_vec();
+    };
+    let count = u32::from_le_bytes(*count);
+    let sizes = (count as usize).checked_mul(8);
+    let Some((sizes, strings)) = sizes.and_then(|n| rest.split_at_checked(n)) else {
+        return map.to_vec();
+    };
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let mut out = Vec::with_capacity(map.len() + 10 + key.len() + value.len());
+    out.extend_from_slice(&count.saturating_add(1).to_le_bytes());
+    out.extend_from_slice(sizes);
+    out.extend_from_slice(&len(key.len()));
+    out.extend_from_slice(&len(value.len()));
+    out.extend_from_slice(strings);
+    for part in [key, value] {
+        out.extend_from_slice(part.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
 /// The value of header `name` in a serialized header map (as
 /// [`serialize_map`] writes it and the host returns it): the first one,
 /// as the host's own lookup gives. `None` when absent or when the map is
@@ -176,6 +201,24 @@ mod tests {
         want.extend_from_slice(b":path\0/x\0a\0\0");
         assert_eq!(bytes, want);
         assert_eq!(serialize_map::<&str, &str>(&[]), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_pair_added_to_a_map_comes_last() {
+        let map = serialize_map(&[(":path", "/x"), ("a", "")]);
+        let with = with_pair(&map, "age", "12");
+        assert_eq!(
+            with,
+            serialize_map(&[(":path", "/x"), ("a", ""), ("age", "12")])
+        );
+        let empty = serialize_map::<&str, &str>(&[]);
+        assert_eq!(
+            with_pair(&empty, "age", "0"),
+            serialize_map(&[("age", "0")])
+        );
+        // A malformed map is left as it is.
+        assert_eq!(with_pair(&[1, 0], "age", "0"), vec![1, 0]);
+        assert_eq!(with_pair(&[9, 0, 0, 0, 1], "age", "0"), vec![9, 0, 0, 0, 1]);
     }
 
     #[test]

@@ -263,6 +263,14 @@ impl Engine {
         std::mem::take(&mut self.out)
     }
 
+    /// An emptied list of effects, whose memory the engine reuses when it
+    /// has none of its own.
+    pub fn recycle(&mut self, effects: Vec<Effect>) {
+        if self.out.capacity() == 0 && effects.is_empty() {
+            self.out = effects;
+        }
+    }
+
     /// A probe of `endpoint` was refused for want of a secret.
     pub fn unauthorized(&mut self, endpoint: usize) {
         self.out.push(Effect::Count(Metric::Unauthorized(endpoint)));

@@ -273,7 +273,7 @@ impl Engine {
         &mut self,
         ctx: Ctx,
         endpoint: usize,
-        mut reply: Reply,
+        reply: Reply,
         source: Source,
         at_ms: u64,
         now: u64,
@@ -281,11 +281,10 @@ impl Engine {
         let Some(ep) = self.policy.endpoints.get(endpoint) else {
             return;
         };
-        if !ep.checks.is_empty() {
-            reply
-                .headers
-                .push(("age", cache::age_secs(at_ms, now).to_string().into()));
-        }
+        let reply = match ep.checks.is_empty() {
+            true => reply,
+            false => reply.with_age(cache::age_secs(at_ms, now)),
+        };
         self.out
             .push(Effect::Count(Metric::Probes(endpoint, reply.status)));
         self.out.push(Effect::Reply { ctx, reply, source });

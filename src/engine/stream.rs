@@ -50,6 +50,8 @@ pub struct Stream {
     reading: Option<Captured>,
     /// Held (answered locally, or until the engine answers).
     held: bool,
+    /// The request has no more body to come.
+    ended: bool,
 }
 
 impl Stream {
@@ -72,6 +74,7 @@ impl Stream {
         headers: &mut dyn RequestHeaders,
         end: bool,
     ) -> Step {
+        self.ended = end;
         if vm
             .engine
             .wants_body(path, || headers.get("content-type").map(str::to_string))
@@ -107,11 +110,13 @@ impl Stream {
     }
 
     /// Whether the host must keep this stream for the request's next
-    /// phases: app traffic that went on needs nothing more (its end is
-    /// nothing to the VM), so the host need not keep it. (A waiting
-    /// probe is held.)
+    /// phases: a probe waiting for the engine, a body being read, or a
+    /// held request whose body is still to come (each chunk is held).
+    /// App traffic that went on needs nothing more, nor does a probe
+    /// answered at once with no body to come: its end is nothing to the
+    /// VM.
     pub fn kept(&self) -> bool {
-        self.held || self.reading.is_some()
+        self.waiting || self.reading.is_some() || (self.held && !self.ended)
     }
 
     /// Whether the host must read the body (then [`Stream::on_body`]).
@@ -137,6 +142,7 @@ impl Stream {
         (body, end): (impl FnOnce() -> Vec<u8>, bool),
         headers: &mut dyn RequestHeaders,
     ) -> (Step, bool) {
+        self.ended = end;
         let Some(captured) = self.reading.take() else {
             let then = if self.held {
                 Then::Pause

@@ -251,6 +251,12 @@ impl Vm {
                 }
                 false
             });
+            if out.is_empty() && out.capacity() > 0 {
+                // Only counts (a probe answered at once): the engine
+                // fills the same list again next time, with no allocation.
+                self.engine.recycle(out);
+                return Vec::new();
+            }
         }
         out
     }

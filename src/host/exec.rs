@@ -34,7 +34,18 @@ pub fn send(reply: &Reply) {
             let no_headers: &[(&str, &str)] = &[];
             abi::send(200, no_headers, message.as_bytes(), code)
         }
-        None => abi::send(reply.status.into(), &reply.headers, &reply.body, -1),
+        None => {
+            let map = reply.serialized(abi::serialize_map);
+            let with_age;
+            let map = match reply.age() {
+                None => map,
+                Some(secs) => {
+                    with_age = abi::with_pair(map, "age", &secs.to_string());
+                    &with_age
+                }
+            };
+            abi::send_map(reply.status.into(), map, &reply.body, -1)
+        }
     };
 }
 

@@ -4,7 +4,7 @@
 //! service (`grpc-status` 0 here means "continue"); a failing one is
 //! answered locally with `UNAVAILABLE` and the reason as `grpc-message`.
 
-use super::{Reply, View};
+use super::{Parts, Reply, View};
 use crate::report::{Health, Report};
 use crate::text::join;
 
@@ -34,17 +34,27 @@ pub fn reply(report: &Report, view: &View) -> Reply {
         }
     }
     let code = if failed { UNAVAILABLE } else { 0 };
-    Reply {
+    Reply::from(Parts {
         // Not sent (the call goes on, or a gRPC error answers it): the
         // status an HTTP probe would get, for the probe metric's code.
         status: report.health.http_status(&view.codes),
-        headers: vec![
-            ("content-type", "application/grpc".into()),
-            ("grpc-status", code.to_string().into()),
-            ("grpc-message", message.replace(['\r', '\n'], " ").into()),
-        ],
+        headers: Vec::new(),
         body: Vec::new(),
-    }
+        grpc: Some(Status {
+            code,
+            message: message.replace(['\r', '\n'], " "),
+        }),
+        map: Default::default(),
+    })
+}
+
+/// The gRPC status of the answer to a gRPC probe: 0 lets the call go on
+/// to the application; any other is sent with `message` as the
+/// `grpc-message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub code: u32,
+    pub message: String,
 }
 
 /// What the host does with a reply to a gRPC probe.
@@ -58,20 +68,10 @@ pub enum Action<'a> {
 
 /// `Some` when `reply` was made by [`reply`].
 pub fn action(reply: &Reply) -> Option<Action<'_>> {
-    let header = |name: &str| {
-        reply
-            .headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_ref())
-    };
-    if header("content-type") != Some("application/grpc") {
-        return None;
-    }
-    let code = header("grpc-status")?.parse().ok()?;
-    Some(match code {
+    let status = reply.grpc.as_ref()?;
+    Some(match status.code {
         0 => Action::Continue,
-        code => Action::Error(code, header("grpc-message").unwrap_or("")),
+        code => Action::Error(code, &status.message),
     })
 }
 

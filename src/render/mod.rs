@@ -11,20 +11,87 @@ pub mod time;
 use crate::policy::{Format, Service, StatusCodes};
 use crate::report::{Health, Report};
 use std::borrow::Cow;
+use std::rc::Rc;
 
 /// The response header on every probe answer meshprobe renders (not on its
 /// 400/404/405/406 refusals): `x-meshprobe: probe`. Access-log filters
 /// match it to keep probes out of the logs.
 pub const ANSWER_HEADER: &str = "x-meshprobe";
 
-/// A local reply: status, headers, body. Header values are mostly
-/// constants, borrowed: a reply rendered once and sent per probe is
-/// copied with no allocation per header.
+/// A local reply, shared: a reply rendered once is sent for every probe
+/// of its view, and cloning it copies nothing. Its parts are read through
+/// it ([`Parts`]); the `Age` header of an answer from a result is its
+/// own ([`Reply::with_age`]), so the rest stays shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    parts: Rc<Parts>,
+    age: Option<u64>,
+}
+
+/// A header of a reply: its value is mostly a constant, borrowed.
+pub type Header = (&'static str, Cow<'static, str>);
+
+/// A reply's status, headers and body (or gRPC status). Header values are mostly
+/// constants, borrowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
     pub status: u16,
-    pub headers: Vec<(&'static str, Cow<'static, str>)>,
+    pub headers: Vec<Header>,
     pub body: Vec<u8>,
+    /// The answer to a gRPC probe ([`grpc::reply`]): no HTTP answer, but
+    /// this status (see [`grpc::action`]).
+    pub grpc: Option<grpc::Status>,
+    /// Its headers as the host serializes them, once ([`Reply::serialized`]).
+    map: Memo,
+}
+
+/// What a reply's headers serialize to, once known: kept, not part of
+/// the reply's value (every reply equals itself before and after).
+#[derive(Clone, Default)]
+struct Memo(std::cell::OnceCell<Vec<u8>>);
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Memo) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo {}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
+}
+
+impl Parts {
+    /// The parts of [`Reply::plain`], to add to.
+    pub fn plain(status: u16, body: &str) -> Parts {
+        Parts {
+            status,
+            headers: headers("text/plain; charset=utf-8"),
+            body: body.as_bytes().to_vec(),
+            grpc: None,
+            map: Memo::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for Reply {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.parts
+    }
+}
+
+impl From<Parts> for Reply {
+    fn from(parts: Parts) -> Reply {
+        Reply {
+            parts: Rc::new(parts),
+            age: None,
+        }
+    }
 }
 
 /// The headers of every answer on a probe endpoint, whatever its status:
@@ -36,7 +103,7 @@ const EVERY_ANSWER: [(&str, &str); 3] = [
 ];
 
 /// `content-type`, then [`EVERY_ANSWER`].
-fn headers(content_type: &'static str) -> Vec<(&'static str, Cow<'static, str>)> {
+fn headers(content_type: &'static str) -> Vec<Header> {
     let mut headers = vec![("content-type", content_type.into())];
     headers.extend(EVERY_ANSWER.iter().map(|&(k, v)| (k, v.into())));
     headers
@@ -46,11 +113,31 @@ impl Reply {
     /// A short plain-text answer (errors: 400, 403, 404, 405, 406...),
     /// with the headers of every answer.
     pub fn plain(status: u16, body: &str) -> Reply {
+        Reply::from(Parts::plain(status, body))
+    }
+
+    /// The same reply with an `Age` header of `secs` seconds, sent after
+    /// its other headers.
+    pub fn with_age(self, secs: u64) -> Reply {
         Reply {
-            status,
-            headers: headers("text/plain; charset=utf-8"),
-            body: body.as_bytes().to_vec(),
+            age: Some(secs),
+            ..self
         }
+    }
+
+    /// Its `Age` header, in seconds, if it has one.
+    pub fn age(&self) -> Option<u64> {
+        self.age
+    }
+
+    /// Its headers (not the `Age` header) as `serialize` writes them,
+    /// called once per reply however often it is sent: a reply rendered
+    /// once is serialized once.
+    pub fn serialized(&self, serialize: impl FnOnce(&[Header]) -> Vec<u8>) -> &[u8] {
+        self.parts
+            .map
+            .0
+            .get_or_init(|| serialize(&self.parts.headers))
     }
 }
 
@@ -113,11 +200,13 @@ pub fn render(report: &Report, view: &View, service: &Service) -> Reply {
     if view.degraded_header && report.health == Health::Warn {
         headers.push(("x-envoy-degraded", "true".into()));
     }
-    Reply {
+    Reply::from(Parts {
         status,
         headers,
         body: body.into_bytes(),
-    }
+        grpc: None,
+        map: Memo::default(),
+    })
 }
 
 /// Escapes text for HTML and XML (element content and quoted attributes).

@@ -389,3 +389,35 @@ fn openmetrics_view() {
          # EOF\n"
     );
 }
+
+#[test]
+fn a_reply_is_shared_serialized_once_and_aged_apart() {
+    let reply = Reply::plain(200, "ok\n");
+    let copy = reply.clone();
+    let calls = std::cell::Cell::new(0);
+    let serialize = |headers: &[Header]| {
+        calls.set(calls.get() + 1);
+        headers.iter().map(|(k, _)| k.len() as u8).collect()
+    };
+    let once = reply.serialized(serialize).to_vec();
+    assert_eq!(
+        once,
+        [12, 13, 4, 22],
+        "content-type, cache-control, vary, x-content-type-options"
+    );
+    assert_eq!(copy.serialized(serialize), once, "the copy shares it");
+    assert_eq!(calls.get(), 1);
+    // The age is the copy's own: the headers stay shared and unchanged.
+    let aged = copy.with_age(7);
+    assert_eq!((aged.age(), reply.age()), (Some(7), None));
+    assert_eq!((aged.serialized(serialize), calls.get()), (&once[..], 1));
+    assert_eq!(aged.headers, reply.headers);
+    assert_ne!(aged, reply, "an age is part of the reply");
+    assert_eq!(aged.clone().with_age(7), aged);
+    // A reply equals itself whether or not it was serialized.
+    assert_eq!(reply, Reply::plain(200, "ok\n"));
+    assert_eq!(
+        format!("{reply:?}"),
+        format!("{:?}", Reply::plain(200, "ok\n"))
+    );
+}

@@ -72,7 +72,20 @@ fn a_probe_answered_at_once_is_held_with_its_reply() {
         "{step:?}"
     );
     assert_eq!((step.strip, step.path), (false, None));
+    assert!(s.held() && !s.kept(), "no body to come: nothing to keep");
+    // With a body to come, its chunks are held too.
+    let mut s = Stream::new(8);
+    let step = s.on_headers(&mut vm, || 0, &mut store, "/livez", &mut get(false), false);
+    assert!(matches!(step.then, Then::Reply(_)), "{step:?}");
     assert!(s.held() && s.kept());
+    let body = (Vec::new, false);
+    let (step, empty) = s.on_body(&mut vm, || 0, &mut store, body, &mut get(false));
+    assert_eq!((step, empty), (Step::then(Then::Pause), false));
+    assert!(s.kept(), "until its body ends");
+    let body = (Vec::new, true);
+    let (step, _) = s.on_body(&mut vm, || 0, &mut store, body, &mut get(false));
+    assert_eq!(step, Step::then(Then::Pause));
+    assert!(!s.kept());
 }
 
 #[test]

@@ -328,6 +328,22 @@ fn counters_reach_the_host_added_up_on_the_tick() {
         vm.engine.unauthorized(endpoint);
     }
     assert!(vm.effects(7).is_empty(), "no host call per count");
+    // The list the counts came in goes back to the engine, emptied.
+    let (out, capacity) = (&vm.engine.out, vm.engine.out.capacity());
+    assert!(out.is_empty() && capacity >= 4, "{capacity}");
+    vm.engine.unauthorized(1);
+    assert_eq!(vm.engine.out.capacity(), capacity, "filled again in place");
+    assert!(vm.effects(7).is_empty());
+    vm.engine.recycle(vec![Effect::WakeRoot]);
+    assert_eq!(vm.engine.out.capacity(), capacity, "its own is kept");
+    let mut fresh = engine(42, 0, &mut store);
+    fresh.recycle(vec![Effect::WakeRoot]);
+    assert!(
+        fresh.take_effects().is_empty(),
+        "a list with effects is not taken"
+    );
+    fresh.recycle(Vec::with_capacity(2));
+    assert!(fresh.out.capacity() >= 2);
     vm.on_tick(20, &mut store, 0);
     let mut adds: Vec<_> = vm
         .effects(ROOT)
@@ -338,7 +354,7 @@ fn counters_reach_the_host_added_up_on_the_tick() {
         })
         .collect();
     adds.sort_unstable();
-    assert_eq!(adds, [(1, 3), (2, 1)]);
+    assert_eq!(adds, [(1, 4), (2, 1)]);
     vm.on_tick(40, &mut store, 0);
     assert!(!vm
         .effects(ROOT)
