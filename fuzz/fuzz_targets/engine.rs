@@ -33,17 +33,45 @@ const POLICIES: &[&str] = &[
   "checks": [{"name": "a", "cluster": "a"}, {"name": "b", "cluster": "b", "critical": false}]}"#,
 ];
 
-const PATHS: &[&str] = &["/readyz", "/readyz?verbose", "/readyz?format=json", "/readyz/a", "/readyz?exclude=b", "/deep", "/livez", "/x"];
+const PATHS: &[&str] = &[
+    "/readyz",
+    "/readyz?verbose",
+    "/readyz?format=json",
+    "/readyz/a",
+    "/readyz?exclude=b",
+    "/deep",
+    "/livez",
+    "/x",
+];
 
 #[derive(Arbitrary, Debug)]
 enum Event {
-    Probe { worker: u8, path: u8, secret: bool },
-    Answer { pick: u16, status: Option<u16>, body: Vec<u8> },
-    Refused { pick: u16, unknown: bool },
-    Leave { pick: u16 },
-    Tick { worker: u8 },
-    Advance { ms: u16 },
-    Restart { worker: u8 },
+    Probe {
+        worker: u8,
+        path: u8,
+        secret: bool,
+    },
+    Answer {
+        pick: u16,
+        status: Option<u16>,
+        body: Vec<u8>,
+    },
+    Refused {
+        pick: u16,
+        unknown: bool,
+    },
+    Leave {
+        pick: u16,
+    },
+    Tick {
+        worker: u8,
+    },
+    Advance {
+        ms: u16,
+    },
+    Restart {
+        worker: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -75,7 +103,8 @@ enum State {
 
 fuzz_target!(|input: Input| {
     let json = POLICIES[usize::from(input.policy) % POLICIES.len()];
-    let Ok((first, _)) = Engine::configure(json.as_bytes(), &|_| None, 1, 0, &mut MemStore::new()) else {
+    let Ok((first, _)) = Engine::configure(json.as_bytes(), &|_| None, 1, 0, &mut MemStore::new())
+    else {
         panic!("policy refused");
     };
     let policy = first.policy().clone();
@@ -94,7 +123,11 @@ fuzz_target!(|input: Input| {
     let mut calls: Vec<(usize, CalloutId)> = Vec::new();
     let mut next_ctx = 1u32;
 
-    let apply = |w: usize, effects: Vec<Effect>, now: u64, probes: &mut HashMap<u32, (usize, State)>, calls: &mut Vec<(usize, CalloutId)>| {
+    let apply = |w: usize,
+                 effects: Vec<Effect>,
+                 now: u64,
+                 probes: &mut HashMap<u32, (usize, State)>,
+                 calls: &mut Vec<(usize, CalloutId)>| {
         for e in effects {
             match e {
                 Effect::Dispatch(d) => calls.push((w, d.id)),
@@ -115,7 +148,11 @@ fuzz_target!(|input: Input| {
 
     for event in input.events.into_iter().take(400) {
         match event {
-            Event::Probe { worker, path, secret } => {
+            Event::Probe {
+                worker,
+                path,
+                secret,
+            } => {
                 let w = usize::from(worker) % n;
                 let ctx = next_ctx;
                 next_ctx += 1;
@@ -139,20 +176,32 @@ fuzz_target!(|input: Input| {
                 let (w, id) = calls[usize::from(pick) % calls.len()];
                 let status = status.map(|s| s.to_string());
                 let want = engines[w].body_wanted(id, status.as_deref(), body.len());
-                let r = CalloutResponse { status: status.as_deref(), body: &body[..want.min(body.len())], body_size: body.len() };
+                let r = CalloutResponse {
+                    status: status.as_deref(),
+                    body: &body[..want.min(body.len())],
+                    body_size: body.len(),
+                };
                 engines[w].on_callout(now, &mut store, id, &r);
                 let fx = engines[w].take_effects();
                 apply(w, fx, now, &mut probes, &mut calls);
             }
             Event::Refused { pick, unknown } => {
                 let (w, id) = calls[usize::from(pick) % calls.len()];
-                let err = if unknown { DispatchError::BadArgument } else { DispatchError::FailedAtOnce };
+                let err = if unknown {
+                    DispatchError::BadArgument
+                } else {
+                    DispatchError::FailedAtOnce
+                };
                 engines[w].on_dispatch_failed(now, &mut store, id, err);
                 let fx = engines[w].take_effects();
                 apply(w, fx, now, &mut probes, &mut calls);
             }
             Event::Leave { pick } => {
-                let mut waiting: Vec<u32> = probes.iter().filter(|(_, p)| matches!(p.1, State::Waiting(_))).map(|(c, _)| *c).collect();
+                let mut waiting: Vec<u32> = probes
+                    .iter()
+                    .filter(|(_, p)| matches!(p.1, State::Waiting(_)))
+                    .map(|(c, _)| *c)
+                    .collect();
                 waiting.sort_unstable();
                 if let Some(&ctx) = waiting.get(usize::from(pick) % waiting.len().max(1)) {
                     let w = probes[&ctx].0;
@@ -173,19 +222,25 @@ fuzz_target!(|input: Input| {
                     now = (now + TICK_MS).min(end);
                     for w in 0..n {
                         engines[w].on_tick(now, &mut store);
-                                let fx = engines[w].take_effects();
+                        let fx = engines[w].take_effects();
                         apply(w, fx, now, &mut probes, &mut calls);
                     }
                     for (ctx, p) in &probes {
                         if let State::Waiting(deadline) = p.1 {
-                            assert!(now <= deadline + TICK_MS, "probe {ctx} unanswered at {now}, deadline {deadline}");
+                            assert!(
+                                now <= deadline + TICK_MS,
+                                "probe {ctx} unanswered at {now}, deadline {deadline}"
+                            );
                         }
                     }
                 }
             }
             Event::Restart { worker } => {
                 let w = usize::from(worker) % n;
-                for p in probes.values_mut().filter(|p| p.0 == w && matches!(p.1, State::Waiting(_))) {
+                for p in probes
+                    .values_mut()
+                    .filter(|p| p.0 == w && matches!(p.1, State::Waiting(_)))
+                {
                     p.1 = State::Lost;
                 }
                 calls.retain(|(cw, _)| *cw != w);
@@ -204,7 +259,10 @@ fuzz_target!(|input: Input| {
         }
     }
     for (ctx, p) in &probes {
-        assert!(!matches!(p.1, State::Waiting(_)), "probe {ctx} never answered");
+        assert!(
+            !matches!(p.1, State::Waiting(_)),
+            "probe {ctx} never answered"
+        );
     }
     for e in &engines {
         assert_eq!(e.holding().2, 0, "waiters left");
