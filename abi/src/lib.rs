@@ -112,25 +112,37 @@ pub fn serialize_map<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<u8> 
 /// A serialized header map with the pair `key: value` after its own
 /// (`map` as [`serialize_map`] writes it); `map` itself when malformed.
 pub fn with_pair(map: &[u8], key: &str, value: &str) -> Vec<u8> {
-    let Some((count, rest)) = map.split_first_chunk::<4>() else {
-        return map.to_vec();
-    };
-    let count = u32::from_le_bytes(*count);
-    let sizes = (count as usize).checked_mul(8);
-    let Some((sizes, strings)) = sizes.and_then(|n| rest.split_at_checked(n)) else {
+    let parts = map.split_first_chunk::<4>().and_then(|(count, rest)| {
+        let count = u32::from_le_bytes(*count);
+        let (sizes, strings) =
+            rest.split_at_checked(usize::try_from(count).ok()?.checked_mul(8)?)?;
+        let size = map.len().checked_add(key.len())?.checked_add(value.len())?;
+        Some((count.checked_add(1)?, sizes, strings, size.checked_add(10)?))
+    });
+    let Some((count, sizes, strings, size)) = parts else {
         return map.to_vec();
     };
     let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    let mut out = Vec::with_capacity(map.len() + 10 + key.len() + value.len());
-    out.extend_from_slice(&count.saturating_add(1).to_le_bytes());
-    out.extend_from_slice(sizes);
-    out.extend_from_slice(&len(key.len()));
-    out.extend_from_slice(&len(value.len()));
-    out.extend_from_slice(strings);
-    for part in [key, value] {
-        out.extend_from_slice(part.as_bytes());
-        out.push(0);
-    }
+    // Zeroed, so the two NULs are in place; each part is then copied to
+    // its place with one `memory.copy`, as in `serialize_map`.
+    let mut out = vec![0u8; size];
+    let mut at = out.as_mut_ptr();
+    let mut put = |bytes: &[u8], gap: usize| {
+        // SAFETY: the parts put, with their gaps, are exactly the `size`
+        // bytes of `out` (computed without overflow above): `map`'s bytes,
+        // 8 for the new sizes, the key and the value and a NUL after each.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
+            at = at.add(bytes.len() + gap);
+        }
+    };
+    put(&count.to_le_bytes(), 0);
+    put(sizes, 0);
+    put(&len(key.len()), 0);
+    put(&len(value.len()), 0);
+    put(strings, 0);
+    put(key.as_bytes(), 1);
+    put(value.as_bytes(), 1);
     out
 }
 
