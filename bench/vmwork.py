@@ -83,6 +83,7 @@ def build_named(repo, scratch, log):
     """The release module built again with its symbols (the same code:
     same profile and wasm-opt flags; the names go to a symbol map, not into
     the module): (path, {function index: name})."""
+    repo = os.path.abspath(repo)  # cargo runs in it: a relative target would be cargo's
     target = os.path.join(repo, "target", "bench-names")
     log(f"vm work: building the module with a symbol map (cargo, {os.path.relpath(target, repo)})")
     env = dict(os.environ, CARGO_PROFILE_RELEASE_STRIP="false")
