@@ -81,32 +81,57 @@ pub fn serialize_map<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<u8> 
     let Some(size) = size else {
         return vec![0; 4];
     };
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    // Zeroed, so the NULs are in place; each part is then copied to its
-    // place with one `memory.copy` (a reply's headers are serialized for
-    // every probe answered).
-    let mut out = vec![0u8; size];
-    let mut at = out.as_mut_ptr();
-    let mut put = |bytes: &[u8], gap: usize| {
-        // SAFETY: the parts put, with their gaps, are exactly the `size`
-        // bytes of `out` (computed without overflow above): 4 for the
-        // count; per pair 8 for the sizes, the key, the value and a NUL
-        // after each (its 10).
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
-            at = at.add(bytes.len() + gap);
+    let mut out = Writer::zeroed(size);
+    // SAFETY: `size` is 4 for the count and, per pair, 8 for the sizes,
+    // the key, the value and a NUL after each (its 10): what is put here.
+    unsafe {
+        out.put(&len(pairs.len()), 0);
+        for (k, v) in pairs {
+            out.put(&len(k.as_ref().len()), 0);
+            out.put(&len(v.as_ref().len()), 0);
         }
-    };
-    put(&len(pairs.len()), 0);
-    for (k, v) in pairs {
-        put(&len(k.as_ref().len()), 0);
-        put(&len(v.as_ref().len()), 0);
+        for (k, v) in pairs {
+            out.put(k.as_ref().as_bytes(), 1);
+            out.put(v.as_ref().as_bytes(), 1);
+        }
     }
-    for (k, v) in pairs {
-        put(k.as_ref().as_bytes(), 1);
-        put(v.as_ref().as_bytes(), 1);
+    out.out
+}
+
+/// A little-endian u32 of a length (the host's maps count in u32).
+fn len(n: usize) -> [u8; 4] {
+    u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes()
+}
+
+/// A serialized map being written: zeroed at its final size, so the NULs
+/// are in place, then each part copied to its place with one
+/// `memory.copy` (a reply's headers are serialized for every probe
+/// answered, or its `Age` added).
+struct Writer {
+    out: Vec<u8>,
+    at: *mut u8,
+}
+
+impl Writer {
+    /// A map of `size` bytes: what the caller then puts.
+    fn zeroed(size: usize) -> Writer {
+        let mut out = vec![0; size];
+        let at = out.as_mut_ptr();
+        Writer { out, at }
     }
-    out
+
+    /// `bytes` at the next place, then `gap` zero bytes.
+    ///
+    /// # Safety
+    /// The parts put and their gaps must add up to no more than the size
+    /// the map was made with.
+    unsafe fn put(&mut self, bytes: &[u8], gap: usize) {
+        // SAFETY: the caller's promise: `bytes` and `gap` lie inside `out`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.at, bytes.len());
+            self.at = self.at.add(bytes.len() + gap);
+        }
+    }
 }
 
 /// A serialized header map with the pair `key: value` after its own
@@ -122,28 +147,19 @@ pub fn with_pair(map: &[u8], key: &str, value: &str) -> Vec<u8> {
     let Some((count, sizes, strings, size)) = parts else {
         return map.to_vec();
     };
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    // Zeroed, so the two NULs are in place; each part is then copied to
-    // its place with one `memory.copy`, as in `serialize_map`.
-    let mut out = vec![0u8; size];
-    let mut at = out.as_mut_ptr();
-    let mut put = |bytes: &[u8], gap: usize| {
-        // SAFETY: the parts put, with their gaps, are exactly the `size`
-        // bytes of `out` (computed without overflow above): `map`'s bytes,
-        // 8 for the new sizes, the key and the value and a NUL after each.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
-            at = at.add(bytes.len() + gap);
-        }
-    };
-    put(&count.to_le_bytes(), 0);
-    put(sizes, 0);
-    put(&len(key.len()), 0);
-    put(&len(value.len()), 0);
-    put(strings, 0);
-    put(key.as_bytes(), 1);
-    put(value.as_bytes(), 1);
-    out
+    let mut out = Writer::zeroed(size);
+    // SAFETY: `size` is `map`'s bytes (the count, `sizes` and `strings`),
+    // 8 for the new pair's sizes, its key, its value and a NUL after each.
+    unsafe {
+        out.put(&count.to_le_bytes(), 0);
+        out.put(sizes, 0);
+        out.put(&len(key.len()), 0);
+        out.put(&len(value.len()), 0);
+        out.put(strings, 0);
+        out.put(key.as_bytes(), 1);
+        out.put(value.as_bytes(), 1);
+    }
+    out.out
 }
 
 /// The value of header `name` in a serialized header map (as
