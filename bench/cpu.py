@@ -31,6 +31,7 @@ SCENARIOS = [
     ("e", "(e) (d) with meshprobe's body and headers", "local_reply_headers.wat", "wat", "/livez", False),
     ("f", "(f) (b) + (c) + (e): SDK exports, `:path` read, reply with headers", "probe_floor.wat", "wat", "/livez", False),
     ("g", "(g) (h) answering as (e) does", "host_calls.wat", "wat", "/livez", False),
+    ("i", "(i) (g) answering as readiness from cache does: the clock read, an `Age` header", "host_calls_ready.wat", "wat", "/readyz", True),
     ("mp_live", "meshprobe liveness", None, "mp", "/livez", False),
     ("mp_ready", "meshprobe readiness from cache (5 checks)", None, "mp", "/readyz", True),
     ("scale1", "meshprobe readiness from cache, 1-endpoint policy (10 checks)", None, "scale1", "/readyz", True),
@@ -44,8 +45,29 @@ def without_answer(text):
     return "\n".join("    (i32.const 0)) ;; continue" if ";; answer:" in l else l for l in lines) + "\n"
 
 
+def with_age(text):
+    """Floor (i) from floor (g)'s text: before answering, the clock read in
+    the request (what a readiness probe from cache asks of the host beyond
+    (g)); the answer carries an `Age` header too (its value a constant
+    digit: the answer meshprobe gives from a result under one second old)."""
+    edits = [
+        ('"\\05\\00\\00\\00"                                  ;; 5 headers',
+         '"\\06\\00\\00\\00"                                  ;; 6 headers'),
+        (';; x-meshprobe (11), 5\n', ';; x-meshprobe (11), 5\n    "\\03\\00\\00\\00" "\\01\\00\\00\\00" ;; age (3), 1\n'),
+        ('"x-meshprobe\\00" "probe\\00")', '"x-meshprobe\\00" "probe\\00"\n    "age\\00" "0\\00")'),
+        ("(i32.const 2064) (i32.const 167)", "(i32.const 2064) (i32.const 181)"),
+        ("    (drop (call $send", "    (drop (call $now (i32.const 1040)))\n    (drop (call $send"),
+    ]
+    for old, new in edits:
+        if text.count(old) != 1:
+            raise ValueError(f"floor (i): {old!r} is not once in host_calls.wat")
+        text = text.replace(old, new)
+    return text
+
+
 # Floor modules written from another one's text.
-DERIVED = {"host_calls_pass.wat": ("host_calls.wat", without_answer)}
+DERIVED = {"host_calls_pass.wat": ("host_calls.wat", without_answer),
+           "host_calls_ready.wat": ("host_calls.wat", with_age)}
 
 
 # Seconds every Envoy idles, measured at once, before the rounds.
@@ -94,11 +116,13 @@ def configs(wasm, floors, deps5, deps10, patient=False):
     return out
 
 
-def answer_headers(env, path):
-    """The headers of one answer, without those Envoy adds itself."""
-    status, headers, body = env.get(path)
+def answer_headers(env, key):
+    """The headers of scenario `key`'s answer, without those Envoy adds
+    itself; an `Age` header's seconds as "N"."""
+    status, headers, body = env.get(path_of(key), dict(x.split(": ", 1) for x in headers_of(key)))
     drop = {"date", "server", "content-length", "connection"}
-    return status, sorted((k.lower(), v) for k, v in headers if k.lower() not in drop), body.decode(errors="replace")
+    kept = [(k.lower(), "N" if k.lower() == "age" and v.isdigit() else v) for k, v in headers]
+    return status, sorted((k, v) for k, v in kept if k not in drop), body.decode(errors="replace")
 
 
 def run(envoy, wasm, rounds, seconds, log=print, repo=None, instr_requests=500, instr_keys=None):
@@ -112,10 +136,15 @@ def run(envoy, wasm, rounds, seconds, log=print, repo=None, instr_requests=500, 
     envoys = {}
     for key, label, *_ in SCENARIOS:
         envoys[key] = h.Envoy(envoy, cfgs[key], workers=1, cpu=1)
-    # Floor (e) must answer with meshprobe's liveness body and headers.
-    reply_check = {"meshprobe": answer_headers(envoys["mp_live"], "/livez"),
-                   "floor_e": answer_headers(envoys["e"], "/livez")}
+    # Floor (e) must answer with meshprobe's liveness body and headers, and
+    # floor (i) with its readiness answer's (from cache: the warm-up's run).
+    answers(envoys["mp_ready"], "mp_ready", "meshprobe readiness")
+    reply_check = {"meshprobe": answer_headers(envoys["mp_live"], "mp_live"),
+                   "floor_e": answer_headers(envoys["e"], "e"),
+                   "meshprobe_ready": answer_headers(envoys["mp_ready"], "mp_ready"),
+                   "floor_i": answer_headers(envoys["i"], "i")}
     reply_check["same"] = reply_check["meshprobe"] == reply_check["floor_e"]
+    reply_check["same_ready"] = reply_check["meshprobe_ready"] == reply_check["floor_i"]
     # Every scenario answers as it should before it is measured.
     for key, label, *_ in SCENARIOS:
         answers(envoys[key], key, label)

@@ -245,7 +245,8 @@ def section(counted, labels, table):
             grows.append((goal, got[1], f"≤ {target:.2f}", "**met**" if got[0] <= target else "**missed**"))
     L += table(["goal", ">instructions ratio", "target", "verdict"], grows)
     for keys, title in ((["none", "a", "b", "c", "h", "mp_app"], "App traffic (pass-through)"),
-                        (["native", "d", "e", "f", "g", "mp_live", "mp_ready"], "Probe answers")):
+                        (["native", "d", "e", "f", "g", "mp_live"], "Probe answers"),
+                        (["g", "i", "mp_ready"], "Readiness from cache")):
         keys = [k for k in keys if k in sc]
         L += ["", f"### Ladder in instructions: {title}", ""]
         rows, prev = [], None

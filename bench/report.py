@@ -14,6 +14,7 @@ FLOOR_FILES = [
     ("(f)", "bench/probe_floor.wat", "(b) + (c) + (e): what a probe answer of a filter built on the Rust SDK cannot avoid"),
     ("(g)", "bench/host_calls.wat", "meshprobe's own traffic with the host and none of its logic: its exports, every request header in one call, the answer of (e), a 20 ms tick reading the clock"),
     ("(h)", "(g) less its answer (bench/cpu.py writes it)", "(g) for app traffic: the request continues"),
+    ("(i)", "(g) with a clock read and an `Age` header (bench/cpu.py writes it)", "(g) answering as readiness from cache does: the clock read in the request, meshprobe's readiness headers (checked at run time, below)"),
 ]
 
 
@@ -86,7 +87,8 @@ SPLIT_PAIRS = [("mp_app", "a", "app traffic: meshprobe pass-through − (a) empt
                ("mp_app", "h", "app traffic: meshprobe pass-through − (h): its logic"),
                ("g", "d", "liveness: (g) meshprobe's host calls − (d)"),
                ("mp_live", "g", "liveness: meshprobe − (g): its logic"),
-               ("mp_ready", "g", "readiness from cache: meshprobe − (g): its logic"),
+               ("i", "g", "readiness from cache: (i) the clock and `Age` − (g)"),
+               ("mp_ready", "i", "readiness from cache: meshprobe − (i): its logic"),
                ("mp_live", "d", "liveness: meshprobe − (d) minimal local reply"),
                ("mp_live", "f", "liveness: meshprobe − (f)"),
                ("mp_ready", "d", "readiness from cache: meshprobe − (d) minimal local reply"),
@@ -206,8 +208,13 @@ def render(res, notes=None, baseline=None):
     L += ["", "Floor (e) answers with the same status, body and headers as meshprobe's liveness (Envoy's own "
           f"`date`, `server`, `content-length` aside): **{'yes' if rc['same'] else 'NO'}**"
           + ("." if rc["same"] else f": meshprobe {rc['meshprobe']}, floor (e) {rc['floor_e']}."), ""]
+    if "same_ready" in rc:
+        L += ["Floor (i) answers with the same status, body and headers as meshprobe's readiness from cache "
+              f"(the `Age` header's seconds aside): **{'yes' if rc['same_ready'] else 'NO'}**"
+              + ("." if rc["same_ready"] else f": meshprobe {rc['meshprobe_ready']}, floor (i) {rc['floor_i']}."), ""]
     L += ladder(["none", "a", "b", "c", "h", "mp_app"], "App traffic (pass-through)")
-    L += ladder(["native", "d", "e", "f", "g", "mp_live", "mp_ready"], "Probe answers")
+    L += ladder(["native", "d", "e", "f", "g", "mp_live"], "Probe answers")
+    L += ladder([k for k in ("g", "i", "mp_ready") if k in cpu], "Readiness from cache")
     cross = res["cpu"].get("crossings", {})
     if cross:
         L += ["VM crossings of one request, counted from Envoy's trace log (a separate, traced Envoy per "
@@ -236,7 +243,8 @@ def render(res, notes=None, baseline=None):
              ("meshprobe pass-through / (h): meshprobe's logic on app traffic", "mp_app", "h"),
              ("(g) meshprobe's host calls / (d) minimal local reply", "g", "d"),
              ("meshprobe liveness / (g): meshprobe's logic on a liveness probe", "mp_live", "g"),
-             ("meshprobe readiness from cache / (g)", "mp_ready", "g"),
+             ("(i) readiness's host calls / (d) minimal local reply", "i", "d"),
+             ("meshprobe readiness from cache / (i): meshprobe's logic on a readiness probe", "mp_ready", "i"),
              ("meshprobe liveness / native `health_check`", "mp_live", "native")]
     L += table(["ratio", ">value"], [(n, fmt_ratio(paired(cpu, a, b))) for n, a, b in other if a in cpu and b in cpu]) + [""]
     L += split_section(res["cpu"], cpu, res["size"]["bytes"])
