@@ -68,9 +68,10 @@ pub struct Probe {
     pub details: bool,
     pub format: Format,
     pub verbose: bool,
-    /// The checks to run (indexes into `Policy::checks`): the endpoint's,
-    /// less `?exclude=`, or the one of a per-check path.
-    pub checks: Vec<usize>,
+    /// The checks to run (indexes into `Policy::checks`) when not all the
+    /// endpoint's ([`Probe::checks`]): those less `?exclude=`, or the one
+    /// of a per-check path.
+    pub checks: Option<Vec<usize>>,
     /// Remarks for the answer (unknown names in `?exclude=`).
     pub notes: Vec<String>,
 }
@@ -142,8 +143,8 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
     // see them; to others a per-check path is not there.
     let mut checks = match single {
         Some(_) if !details => return Decision::Reply(Reply::plain(404, "")),
-        Some(c) => vec![c],
-        None => ep.checks.clone(),
+        Some(c) => Some(vec![c]),
+        None => None,
     };
     let mut notes = Vec::new();
     if details && !query.is_empty() {
@@ -152,6 +153,7 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
                 continue;
             }
             let name = String::from_utf8_lossy(&query::decode(raw)).into_owned();
+            let checks = checks.get_or_insert_with(|| ep.checks.clone());
             let before = checks.len();
             checks.retain(|&c| policy.checks.get(c).is_none_or(|k| k.name != name));
             if checks.len() == before
@@ -191,6 +193,20 @@ pub fn classify(policy: &Policy, raw_path: &str, headers: &mut dyn RequestHeader
         checks,
         notes,
     })
+}
+
+impl Probe {
+    /// The checks to run: [`Probe::checks`], or all of the endpoint's in
+    /// `policy` (the one it was classified with).
+    pub fn checks<'a>(&'a self, policy: &'a Policy) -> &'a [usize] {
+        match &self.checks {
+            Some(checks) => checks,
+            None => policy
+                .endpoints
+                .get(self.endpoint)
+                .map_or(&[], |e| &e.checks),
+        }
+    }
 }
 
 /// What a probe path points at.

@@ -49,7 +49,7 @@ fn probe(endpoint: usize, authorized: bool, format: Format, verbose: bool) -> De
         details: authorized,
         format,
         verbose,
-        checks: policy().endpoints[endpoint].checks.clone(),
+        checks: None,
         notes: Vec::new(),
     })
 }
@@ -61,7 +61,7 @@ fn probe_of(endpoint: usize, checks: Vec<usize>, notes: Vec<&str>) -> Decision {
         details: true,
         format: Format::Text,
         verbose: false,
-        checks,
+        checks: Some(checks),
         notes: notes.into_iter().map(String::from).collect(),
     })
 }

@@ -196,7 +196,7 @@ impl Engine {
         let report = cache::select(
             &self.policy,
             probe.endpoint,
-            &probe.checks,
+            probe.checks(&self.policy),
             full,
             &probe.notes,
         );
@@ -212,7 +212,7 @@ impl Engine {
             .policy
             .endpoints
             .get(endpoint)
-            .is_some_and(|e| e.checks.len() == probe.checks.len());
+            .is_some_and(|e| e.checks.len() == probe.checks(&self.policy).len());
         let Some(Some((_, memo))) = self.memo.get(endpoint) else {
             return;
         };

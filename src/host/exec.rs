@@ -35,16 +35,10 @@ pub fn send(reply: &Reply) {
             abi::send(200, no_headers, message.as_bytes(), code)
         }
         None => {
-            let map = reply.serialized(abi::serialize_map);
-            let with_age;
-            let map = match reply.age() {
-                None => map,
-                Some(secs) => {
-                    with_age = abi::with_pair(map, "age", &secs.to_string());
-                    &with_age
-                }
-            };
-            abi::send_map(reply.status.into(), map, &reply.body, -1)
+            let age = |map: &[u8], secs: u64| abi::with_pair(map, "age", &secs.to_string());
+            reply.sent(abi::serialize_map, age, |map| {
+                abi::send_map(reply.status.into(), map, &reply.body, -1)
+            })
         }
     };
 }

@@ -45,10 +45,21 @@ pub struct Parts {
     map: Memo,
 }
 
-/// What a reply's headers serialize to, once known: kept, not part of
-/// the reply's value (every reply equals itself before and after).
-#[derive(Clone, Default)]
-struct Memo(std::cell::OnceCell<Vec<u8>>);
+/// What a reply's headers serialize to, once known, and the same with the
+/// `Age` header of the last age it was sent with (probes from one result
+/// in the same second share it): kept, not part of the reply's value
+/// (every reply equals itself before and after; a copy starts empty).
+#[derive(Default)]
+struct Memo {
+    map: std::cell::OnceCell<Vec<u8>>,
+    aged: std::cell::Cell<Option<(u64, Vec<u8>)>>,
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Memo {
+        Memo::default()
+    }
+}
 
 impl PartialEq for Memo {
     fn eq(&self, _: &Memo) -> bool {
@@ -130,14 +141,29 @@ impl Reply {
         self.age
     }
 
-    /// Its headers (not the `Age` header) as `serialize` writes them,
-    /// called once per reply however often it is sent: a reply rendered
-    /// once is serialized once.
-    pub fn serialized(&self, serialize: impl FnOnce(&[Header]) -> Vec<u8>) -> &[u8] {
-        self.parts
-            .map
-            .0
-            .get_or_init(|| serialize(&self.parts.headers))
+    /// Its headers as `serialize` writes them, with its `Age` header added
+    /// by `age` to that map, given to `send`. Each is called once per
+    /// reply (and per age) however often it is sent: a reply rendered once
+    /// is serialized once, and aged once a second.
+    pub fn sent<R>(
+        &self,
+        serialize: impl FnOnce(&[Header]) -> Vec<u8>,
+        age: impl FnOnce(&[u8], u64) -> Vec<u8>,
+        send: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        let memo = &self.parts.map;
+        let map = memo.map.get_or_init(|| serialize(&self.parts.headers));
+        let Some(secs) = self.age else {
+            return send(map);
+        };
+        // Taken out while sent: a send from within it ages its own.
+        let aged = match memo.aged.take() {
+            Some((at, map)) if at == secs => map,
+            _ => age(map, secs),
+        };
+        let sent = send(&aged);
+        memo.aged.set(Some((secs, aged)));
+        sent
     }
 }
 

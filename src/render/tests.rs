@@ -390,27 +390,39 @@ fn openmetrics_view() {
     );
 }
 
+/// What `Reply::sent` gives its `send` for `reply`, with the calls to
+/// serialize and age counted in `calls` (serialize: the header names'
+/// lengths; age: the map and the seconds).
+fn sent(reply: &Reply, calls: &std::cell::Cell<(u32, u32)>) -> Vec<u8> {
+    let serialize = |headers: &[Header]| {
+        calls.set((calls.get().0 + 1, calls.get().1));
+        headers.iter().map(|(k, _)| k.len() as u8).collect()
+    };
+    let age = |map: &[u8], secs: u64| {
+        calls.set((calls.get().0, calls.get().1 + 1));
+        [map, &[100 + secs as u8]].concat()
+    };
+    reply.sent(serialize, age, |map| map.to_vec())
+}
+
 #[test]
 fn a_reply_is_shared_serialized_once_and_aged_apart() {
     let reply = Reply::plain(200, "ok\n");
     let copy = reply.clone();
-    let calls = std::cell::Cell::new(0);
-    let serialize = |headers: &[Header]| {
-        calls.set(calls.get() + 1);
-        headers.iter().map(|(k, _)| k.len() as u8).collect()
-    };
-    let once = reply.serialized(serialize).to_vec();
+    let calls = std::cell::Cell::new((0, 0));
+    let once = sent(&reply, &calls);
     assert_eq!(
         once,
         [12, 13, 4, 22],
         "content-type, cache-control, vary, x-content-type-options"
     );
-    assert_eq!(copy.serialized(serialize), once, "the copy shares it");
-    assert_eq!(calls.get(), 1);
+    assert_eq!(sent(&copy, &calls), once, "the copy shares it");
+    assert_eq!(calls.get(), (1, 0));
     // The age is the copy's own: the headers stay shared and unchanged.
     let aged = copy.with_age(7);
     assert_eq!((aged.age(), reply.age()), (Some(7), None));
-    assert_eq!((aged.serialized(serialize), calls.get()), (&once[..], 1));
+    assert_eq!(sent(&aged, &calls), [12, 13, 4, 22, 107]);
+    assert_eq!(calls.get(), (1, 1));
     assert_eq!(aged.headers, reply.headers);
     assert_ne!(aged, reply, "an age is part of the reply");
     assert_eq!(aged.clone().with_age(7), aged);
@@ -419,4 +431,39 @@ fn a_reply_is_shared_serialized_once_and_aged_apart() {
     let shown = format!("{reply:?}");
     assert_eq!(shown, format!("{:?}", Reply::plain(200, "ok\n")));
     assert!(shown.contains("map: Memo"), "{shown}");
+}
+
+#[test]
+fn an_aged_map_is_made_once_per_age_and_a_copy_of_the_parts_starts_anew() {
+    let calls = std::cell::Cell::new((0, 0));
+    let reply = Reply::plain(200, "ok\n");
+    let at = |secs| reply.clone().with_age(secs);
+    assert_eq!(sent(&at(3), &calls), [12, 13, 4, 22, 103]);
+    assert_eq!(sent(&at(3), &calls), [12, 13, 4, 22, 103]);
+    assert_eq!(calls.get(), (1, 1), "the same age: the kept map");
+    assert_eq!(sent(&at(4), &calls), [12, 13, 4, 22, 104]);
+    assert_eq!(sent(&at(4), &calls), [12, 13, 4, 22, 104]);
+    assert_eq!(calls.get(), (1, 2), "a new age: aged once more");
+    assert_eq!(sent(&reply, &calls), [12, 13, 4, 22], "no age: the map");
+    // Parts copied out of a reply keep none of its maps.
+    let parts: Parts = (*at(4)).clone();
+    assert_eq!(
+        sent(&Reply::from(parts).with_age(4), &calls),
+        [12, 13, 4, 22, 104]
+    );
+    assert_eq!(calls.get(), (2, 3));
+}
+
+#[test]
+fn a_reply_sent_while_it_is_being_sent_is_aged_without_the_memo() {
+    let calls = std::cell::Cell::new((0, 0));
+    let reply = Reply::plain(200, "ok\n").with_age(5);
+    let serialize = |headers: &[Header]| headers.iter().map(|(k, _)| k.len() as u8).collect();
+    let inner = reply.sent(
+        serialize,
+        |map, secs| [map, &[100 + secs as u8]].concat(),
+        |_| sent(&reply, &calls),
+    );
+    assert_eq!(inner, [12, 13, 4, 22, 105]);
+    assert_eq!(calls.get(), (0, 1), "aged apart, the map already made");
 }

@@ -109,7 +109,7 @@ fn expected(policy: &Policy, probe: &Probe, report: &Report) -> Health {
         return Health::Fail;
     };
     let names: Vec<&str> = probe
-        .checks
+        .checks(policy)
         .iter()
         .filter_map(|&c| policy.checks.get(c))
         .map(|c| c.name.as_str())

@@ -289,7 +289,8 @@ fn describe_probe(policy: &Policy, probe: &Probe, out: &mut String) {
     for n in &probe.notes {
         let _ = writeln!(out, "  note: {n}");
     }
-    if probe.checks.is_empty() {
+    let checks = probe.checks(policy);
+    if checks.is_empty() {
         let _ = writeln!(
             out,
             "  no checks: answered at once by the proxy (liveness), zero callouts"
@@ -315,8 +316,8 @@ fn describe_probe(policy: &Policy, probe: &Probe, out: &mut String) {
             miss(cache.on_startup)
         );
     }
-    let _ = writeln!(out, "  checks ({}, in parallel):", probe.checks.len());
-    for &i in &probe.checks {
+    let _ = writeln!(out, "  checks ({}, in parallel):", checks.len());
+    for &i in checks {
         let Some(check) = policy.checks.get(i) else {
             continue;
         };

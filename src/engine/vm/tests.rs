@@ -155,7 +155,7 @@ fn probe() -> crate::classify::Probe {
         details: true,
         format: crate::policy::Format::Text,
         verbose: false,
-        checks: Vec::new(),
+        checks: None,
         notes: Vec::new(),
     }
 }
