@@ -391,3 +391,29 @@ fn liveness_is_rendered_once_per_view_unless_the_view_shows_the_time() {
     );
     assert_eq!(e.rendered.first().map(Vec::len), Some(2));
 }
+
+#[test]
+fn a_probe_from_the_cache_shows_only_its_checks_and_leaves_the_full_answer_whole() {
+    let mut store = MemStore::new();
+    let mut e = engine(1, 0, &mut store);
+    request(&mut e, &mut store, 0, 7, "/readyz");
+    let fx = e.take_effects();
+    answer_all(&mut e, &mut store, 40, &fx, "200");
+    e.take_effects();
+    let body = |e: &mut Engine, store: &mut MemStore, ctx: Ctx, path: &str| {
+        let r = request(e, store, 500, ctx, path);
+        let Request::Answer(Answer::Now(reply, Source::Result { at_ms: 40 })) = r else {
+            panic!("{path}: {r:?}");
+        };
+        String::from_utf8_lossy(&reply.body).into_owned()
+    };
+    let names = |text: &str| ["\"db\"", "\"cache\"", "\"search\""].map(|n| text.contains(n));
+    let full = body(&mut e, &mut store, 8, "/readyz?format=json");
+    assert_eq!(names(&full), [true; 3], "{full}");
+    let narrowed = body(&mut e, &mut store, 9, "/readyz?format=json&exclude=cache");
+    assert_eq!(names(&narrowed), [true, false, true], "{narrowed}");
+    let one = body(&mut e, &mut store, 10, "/readyz/search?format=json");
+    assert_eq!(names(&one), [false, false, true], "{one}");
+    // The full answer, rendered once for this result, is still whole.
+    assert_eq!(body(&mut e, &mut store, 11, "/readyz?format=json"), full);
+}
