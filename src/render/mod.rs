@@ -41,7 +41,8 @@ pub struct Parts {
     /// The answer to a gRPC probe ([`grpc::reply`]): no HTTP answer, but
     /// this status (see [`grpc::action`]).
     pub grpc: Option<grpc::Status>,
-    /// Its headers as the host serializes them, once ([`Reply::serialized`]).
+    /// Its headers as the host serializes them, with and without its
+    /// last `Age`, once ([`Reply::sent`]).
     map: Memo,
 }
 
@@ -136,7 +137,9 @@ impl Reply {
         }
     }
 
-    /// Its `Age` header, in seconds, if it has one.
+    /// Its `Age` header, in seconds, if it has one (the host reads it
+    /// through [`Reply::sent`]).
+    #[cfg(test)]
     pub fn age(&self) -> Option<u64> {
         self.age
     }
